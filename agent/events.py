@@ -1,0 +1,52 @@
+"""What the agent loop yields while it answers one turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Speakable text as the model writes it: the reply, or a tool's pre-execution message."""
+
+    text: str
+    kind: Literal["reply", "pre_exec"] = "reply"
+
+
+@dataclass(frozen=True)
+class ToolStarted:
+    """A tool call is about to run."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolFinished:
+    """A tool call finished; `result` is what the model will see."""
+
+    call_id: str
+    name: str
+    result: str
+    is_error: bool
+
+
+@dataclass(frozen=True)
+class TurnFailed:
+    """The model could not be reached or broke off; `apology` is what to tell the caller."""
+
+    message: str
+    code: str
+    apology: str
+
+
+@dataclass(frozen=True)
+class TurnDone:
+    """The turn ended; `stop_reason` is `completed`, `max_steps` or `failed`."""
+
+    stop_reason: str
+
+
+AgentEvent = TextDelta | ToolStarted | ToolFinished | TurnFailed | TurnDone

@@ -1,0 +1,28 @@
+"""Redis key names, in one place so every store agrees on them."""
+
+PREFIX = "confab"
+
+
+def agent(agent_id: str) -> str:
+    """The agent record (JSON)."""
+    return f"{PREFIX}:agent:{agent_id}"
+
+
+def agent_names(owner: str) -> str:
+    """Hash of agent name -> id for one owner."""
+    return f"{PREFIX}:agent-names:{owner}"
+
+
+def message(message_id: str) -> str:
+    """One message record (JSON)."""
+    return f"{PREFIX}:msg:{message_id}"
+
+
+def history(agent_id: str) -> str:
+    """List of every message id of an agent, oldest first."""
+    return f"{PREFIX}:history:{agent_id}"
+
+
+def buffer(agent_id: str) -> str:
+    """List of the message ids in the agent's context window, oldest first."""
+    return f"{PREFIX}:buffer:{agent_id}"

@@ -1,0 +1,75 @@
+"""Conversation messages in Redis: the full history and the in-context buffer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from memory import keys
+from memory.records import MessageRecord
+
+_SCAN_PAGE = 200
+
+
+class MessageStore:
+    """Every message an agent exchanged (history) and which of them are in its context (buffer)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def append(self, messages: Sequence[MessageRecord]) -> None:
+        """Persist messages atomically: each record, its place in history and in the buffer."""
+        if not messages:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for m in messages:
+                pipe.set(keys.message(m.id), m.model_dump_json())
+                pipe.rpush(keys.history(m.agent_id), m.id)
+                pipe.rpush(keys.buffer(m.agent_id), m.id)
+            await pipe.execute()
+
+    async def update(self, message: MessageRecord) -> None:
+        """Rewrite a stored message (e.g. an answer truncated to what the caller heard)."""
+        await self._redis.set(keys.message(message.id), message.model_dump_json(), xx=True)
+
+    async def get(self, message_id: str) -> MessageRecord | None:
+        """One message by id."""
+        raw = await self._redis.get(keys.message(message_id))
+        return MessageRecord.model_validate_json(raw) if raw is not None else None
+
+    async def _load(self, ids: list[bytes]) -> list[MessageRecord]:
+        if not ids:
+            return []
+        raws = await self._redis.mget([keys.message(i.decode()) for i in ids])
+        return [MessageRecord.model_validate_json(r) for r in raws if r is not None]
+
+    async def buffer(self, agent_id: str) -> list[MessageRecord]:
+        """The messages in the agent's context window, oldest first."""
+        return await self._load(await self._redis.lrange(keys.buffer(agent_id), 0, -1))
+
+    async def history(self, agent_id: str, limit: int | None = None) -> list[MessageRecord]:
+        """The agent's whole history (or its newest `limit` messages), oldest first."""
+        start = -limit if limit else 0
+        return await self._load(await self._redis.lrange(keys.history(agent_id), start, -1))
+
+    async def count(self, agent_id: str) -> int:
+        """How many messages the agent has exchanged in all."""
+        return int(await self._redis.llen(keys.history(agent_id)))
+
+    async def search(self, agent_id: str, keyword: str, limit: int = 3) -> list[MessageRecord]:
+        """User and assistant messages containing `keyword` (case-insensitive), newest first."""
+        needle = keyword.casefold()
+        found: list[MessageRecord] = []
+        end = -1
+        while len(found) < limit:
+            ids = await self._redis.lrange(keys.history(agent_id), end - _SCAN_PAGE + 1, end)
+            if not ids:
+                break
+            for message in reversed(await self._load(ids)):
+                if message.role in ("user", "assistant") and not message.hidden and needle in (message.content or "").casefold():
+                    found.append(message)
+                    if len(found) == limit:
+                        break
+            end -= _SCAN_PAGE
+        return found

@@ -1,0 +1,138 @@
+"""The gateway: one websockets server on one port, routing WebSocket and HTTP GET requests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from memory.agents import DEFAULT_AGENT_NAME
+from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
+from server.http import json_response, text_response
+from server.realtime.protocol import ServerEventEncoder, error_event
+from server.realtime.session import RealtimeSession
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+REALTIME_PATH = "/v1/realtime"
+WEBSOCKET_PATHS = {REALTIME_PATH}
+
+
+class Gateway:
+    """Accepts connections, authenticates them and hands each to its protocol's session."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.sessions = 0
+        self._server: Server | None = None
+
+    async def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Whether the stores are reachable and a model is configured, with details."""
+        checks: dict[str, object] = {}
+        try:
+            checks["redis"] = bool(await self.runtime.redis.ping())
+        except Exception as exc:  # any failure means not ready; say which
+            checks["redis"] = f"unreachable: {exc}"
+        endpoint = self.runtime.default_endpoint()
+        checks["llm"] = {"configured": endpoint.configured, "base_url": endpoint.base_url, "model": endpoint.model}
+        ready = checks["redis"] is True and endpoint.configured
+        return ready, checks
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """HTTP routes, and the authentication of WebSocket upgrades (refused with 401)."""
+        path = urlsplit(request.path).path
+        if path == "/healthz":
+            return json_response(HTTPStatus.OK, {"status": "ok"})
+        if path == "/readyz":
+            ready, checks = await self.readiness()
+            return json_response(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, {"ready": ready, **checks})
+        if path not in WEBSOCKET_PATHS:
+            return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
+        if self.runtime.keys.owner_of(presented_key(request.headers)) is None:
+            return json_response(HTTPStatus.UNAUTHORIZED, {"error": {"code": "invalid_api_key", "message": "missing or invalid API key"}})
+        return None
+
+    @staticmethod
+    def select_subprotocol(connection: ServerConnection, subprotocols: list[str]) -> str | None:
+        """Accept the browser's `realtime` subprotocol; never echo the key-carrying one."""
+        for protocol in subprotocols:
+            if not protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
+                return protocol
+        return None
+
+    async def handle(self, connection: ServerConnection) -> None:
+        """Run one WebSocket connection to its end."""
+        assert connection.request is not None
+        if self.sessions >= self.runtime.settings.max_sessions:
+            await connection.close(CloseCode.TRY_AGAIN_LATER, "too many sessions; try again later")
+            return
+        self.sessions += 1
+        try:
+            await self._realtime(connection)
+        finally:
+            self.sessions -= 1
+
+    async def _realtime(self, connection: ServerConnection) -> None:
+        request = connection.request
+        assert request is not None
+        owner = self.runtime.keys.owner_of(presented_key(request.headers))
+        assert owner is not None
+        wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
+        if wanted in (None, DEFAULT_AGENT_NAME):
+            agent = await self.runtime.agents.get_or_create_default(owner)
+        else:
+            agent = await self.runtime.agents.get(owner, wanted)
+        beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
+        if agent is None:
+            reason = f"unknown agent {wanted!r}"
+            frame = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
+            if frame is not None:
+                await connection.send(frame)
+            await connection.close(CloseCode.POLICY_VIOLATION, reason)
+            return
+        session = RealtimeSession(self.runtime, agent, connection.send, beta=beta)
+        await session.open()
+        try:
+            while True:
+                async with asyncio.timeout(self.runtime.settings.idle_timeout_s):
+                    frame = await connection.recv()
+                await session.handle_frame(frame)
+        except TimeoutError:
+            await connection.close(CloseCode.GOING_AWAY, "idle timeout")
+        except ConnectionClosed:
+            pass
+        finally:
+            await session.close()
+
+    async def start(self) -> Server:
+        """Start listening."""
+        settings = self.runtime.settings
+        self._server = await serve(
+            self.handle,
+            settings.host,
+            settings.port,
+            process_request=self.process_request,
+            select_subprotocol=self.select_subprotocol,
+            max_size=settings.max_frame_bytes,
+            max_queue=64,
+        )
+        return self._server
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection and wait for sessions to end."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -1,0 +1,98 @@
+"""Process-wide resources shared by every session: stores, model clients, tools."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from agent.llm import ChatModel, ModelEndpoint
+from agent.prompts import compile_system_prompt
+from agent.tools.python_tools import load_python_tool
+from agent.tools.toolset import ToolSet
+from agent.voice_agent import VoiceAgent
+from memory.agents import AgentStore
+from memory.messages import MessageStore
+from memory.records import AgentRecord
+from memory.redis_server import EmbeddedRedis
+from server.auth import KeyRing
+from server.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything one `confab` process opens once: Redis (embedded or external), stores and model clients."""
+
+    settings: Settings
+    embedded_redis: EmbeddedRedis | None = None
+    redis: Redis = field(init=False)
+    agents: AgentStore = field(init=False)
+    messages: MessageStore = field(init=False)
+    keys: KeyRing = field(init=False)
+    _models: dict[ModelEndpoint, ChatModel] = field(default_factory=dict, init=False)
+
+    async def start(self) -> None:
+        """Connect to Redis (starting the embedded one when no REDIS_URL is set)."""
+        url = self.settings.redis_url
+        if url is None:
+            self.embedded_redis = EmbeddedRedis(self.settings.data_dir)
+            url = self.embedded_redis.start()
+        self.redis = Redis.from_url(url)
+        await self.redis.ping()
+        self.agents = AgentStore(self.redis)
+        self.messages = MessageStore(self.redis)
+        self.keys = KeyRing.parse(self.settings.api_keys)
+
+    async def stop(self) -> None:
+        """Close clients and stop the embedded Redis if this process started it."""
+        for model in self._models.values():
+            await model.close()
+        await self.redis.aclose()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+
+    @property
+    def redis_description(self) -> str:
+        """Where conversation state lives, for start-up banners."""
+        if self.embedded_redis is not None:
+            ownership = "started" if self.embedded_redis.owned else "attached"
+            return f"embedded redis-server ({ownership}) at {self.embedded_redis.socket_path}"
+        return f"Redis at {self.settings.redis_url}"
+
+    def default_endpoint(self) -> ModelEndpoint:
+        """The server-wide model endpoint from the settings."""
+        s = self.settings
+        return ModelEndpoint(s.llm_base_url, s.llm_api_key, s.llm_model, s.llm_timeout_s, s.llm_max_retries, s.llm_retry_budget_s)
+
+    def model_for(self, agent: AgentRecord) -> ChatModel:
+        """The shared client for the agent's endpoint (its own settings over the server's)."""
+        base = self.default_endpoint()
+        endpoint = ModelEndpoint(
+            base_url=agent.llm.base_url or base.base_url,
+            api_key=agent.llm.api_key or base.api_key,
+            model=agent.llm.model or base.model,
+            timeout_s=base.timeout_s,
+            max_retries=base.max_retries,
+            retry_budget_s=base.retry_budget_s,
+        )
+        if endpoint not in self._models:
+            self._models[endpoint] = ChatModel(endpoint)
+        return self._models[endpoint]
+
+    def tools_for(self, agent: AgentRecord) -> ToolSet:
+        """The tools the agent's model may call."""
+        return ToolSet([load_python_tool(ref) for ref in agent.tools], timeout_s=self.settings.tool_timeout_s)
+
+    def voice_agent(self, agent: AgentRecord, instructions: str | None = None) -> VoiceAgent:
+        """A `VoiceAgent` for one session; `instructions` (from session.update) extend the persona."""
+        persona = agent.system_prompt if not instructions else f"{agent.system_prompt}\n\n{instructions}"
+
+        async def system_prompt() -> str:
+            past = await self.messages.count(agent.id)
+            return compile_system_prompt(persona, {}, 0, past, agent.timezone, datetime.now(UTC))
+
+        return VoiceAgent(agent, self.model_for(agent), self.tools_for(agent), self.messages, system_prompt)
