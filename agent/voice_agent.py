@@ -44,6 +44,26 @@ class VoiceAgent:
         await self.messages.append([message])
         return message
 
+    async def truncate_response(self, response_id: str, heard: str) -> None:
+        """Keep in history only what the caller heard of a response's assistant text.
+
+        Words are counted through the response's assistant messages in order; the
+        message where hearing stopped is cut there and marked interrupted, later ones
+        lose their text (their tool calls stay, so the conversation remains valid).
+        """
+        budget = len(heard.split())
+        for message in await self.messages.for_response(self.agent.id, response_id):
+            if message.role != "assistant" or not message.content:
+                continue
+            words = message.content.split()
+            if budget >= len(words):
+                budget -= len(words)
+                continue
+            message.content = " ".join(words[:budget])
+            message.interrupted = True
+            budget = 0
+            await self.messages.update(message)
+
     async def respond(self, user_text: str, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
         """Persist the caller's utterance, then answer it."""
         await self.add_user_message(user_text)

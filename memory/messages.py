@@ -48,6 +48,11 @@ class MessageStore:
         """The messages in the agent's context window, oldest first."""
         return await self._load(await self._redis.lrange(keys.buffer(agent_id), 0, -1))
 
+    async def for_response(self, agent_id: str, response_id: str, lookback: int = 50) -> list[MessageRecord]:
+        """The messages in the agent's recent context that one response produced, oldest first."""
+        recent = await self._load(await self._redis.lrange(keys.buffer(agent_id), -lookback, -1))
+        return [m for m in recent if m.response_id == response_id]
+
     async def history(self, agent_id: str, limit: int | None = None) -> list[MessageRecord]:
         """The agent's whole history (or its newest `limit` messages), oldest first."""
         start = -limit if limit else 0

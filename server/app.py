@@ -97,7 +97,14 @@ class Gateway:
                 await connection.send(frame)
             await connection.close(CloseCode.POLICY_VIOLATION, reason)
             return
-        session = RealtimeSession(self.runtime, agent, connection.send, beta=beta)
+        report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
+        async def send_frame(frame: str) -> None:
+            try:
+                await connection.send(frame)
+            except ConnectionClosed:
+                pass  # the caller left; the session still finishes and persists its turn
+
+        session = RealtimeSession(self.runtime, agent, send_frame, beta=beta, report_latency=report_latency)
         await session.open()
         try:
             while True:

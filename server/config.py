@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "qdrant_url"))
 
+    speech: bool = Field(default=True, description="load STT/TTS/VAD models (off: text-only server)")
+    stt_model: str | None = Field(default=None, description="faster-whisper model name or path (default: bundled tiny.en)")
+    stt_threads: int = 0
+    tts_voice: str | None = Field(default=None, description="Piper .onnx voice path (default: bundled en_US-joe-medium)")
+
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_sessions: int = 100
     max_frame_bytes: int = 1 << 20

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from audio.stt import TranscriberSettings
+from audio.tts import SynthesizerSettings
 from agent.llm import ChatModel, ModelEndpoint
 from agent.prompts import compile_system_prompt
 from agent.tools.python_tools import load_python_tool
@@ -19,6 +21,7 @@ from memory.records import AgentRecord
 from memory.redis_server import EmbeddedRedis
 from server.auth import KeyRing
 from server.config import Settings
+from server.voice.models import SpeechModels
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class Runtime:
     agents: AgentStore = field(init=False)
     messages: MessageStore = field(init=False)
     keys: KeyRing = field(init=False)
+    speech: SpeechModels | None = field(default=None, init=False)
     _models: dict[ModelEndpoint, ChatModel] = field(default_factory=dict, init=False)
 
     async def start(self) -> None:
@@ -46,11 +50,28 @@ class Runtime:
         self.agents = AgentStore(self.redis)
         self.messages = MessageStore(self.redis)
         self.keys = KeyRing.parse(self.settings.api_keys)
+        if self.settings.speech:
+            self.speech = await SpeechModels.load(self._stt_settings(), self._tts_settings())
+
+    def _stt_settings(self) -> TranscriberSettings:
+        s = self.settings
+        return TranscriberSettings(**({"model": s.stt_model} if s.stt_model else {}), cpu_threads=s.stt_threads)
+
+    def _tts_settings(self) -> SynthesizerSettings:
+        return SynthesizerSettings(**({"voice": self.settings.tts_voice} if self.settings.tts_voice else {}))
+
+    def require_speech(self) -> SpeechModels:
+        """The speech models, or RuntimeError when this server runs text-only."""
+        if self.speech is None:
+            raise RuntimeError("this server runs without speech models (CONFAB_SPEECH=false): use text")
+        return self.speech
 
     async def stop(self) -> None:
         """Close clients and stop the embedded Redis if this process started it."""
         for model in self._models.values():
             await model.close()
+        if self.speech is not None:
+            self.speech.close()
         await self.redis.aclose()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()

@@ -18,11 +18,14 @@ class RealtimeTestClient:
         self.received: list[dict[str, Any]] = []
 
     @classmethod
-    async def open(cls, url: str, **kwargs: Any) -> RealtimeTestClient:
-        """Connect and wait for `session.created`."""
+    async def open(cls, url: str, session: dict[str, Any] | None = None, **kwargs: Any) -> RealtimeTestClient:
+        """Connect, wait for `session.created`, then apply `session` (default: text output only)."""
         client = cls(await connect(url, **kwargs))
         created = await client.next_event()
         assert created["type"] == "session.created", created
+        await client.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"], **(session or {})}})
+        updated = await client.next_event()
+        assert updated["type"] == "session.updated", updated
         return client
 
     async def send(self, event: dict[str, Any]) -> None:

@@ -6,6 +6,16 @@ import uuid
 from typing import Literal
 
 from openai.types.realtime import (
+    ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemTruncatedEvent,
+    InputAudioBufferClearedEvent,
+    InputAudioBufferCommittedEvent,
+    InputAudioBufferSpeechStartedEvent,
+    InputAudioBufferSpeechStoppedEvent,
+    ResponseAudioDeltaEvent,
+    ResponseAudioDoneEvent,
+    ResponseAudioTranscriptDeltaEvent,
+    ResponseAudioTranscriptDoneEvent,
     ConversationItemAdded,
     ConversationItemDone,
     RealtimeConversationItemAssistantMessage,
@@ -19,6 +29,9 @@ from openai.types.realtime import (
     ResponseOutputItemDoneEvent,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
+)
+from openai.types.realtime.conversation_item_input_audio_transcription_completed_event import (
+    UsageTranscriptTextUsageDuration as UsageDuration,
 )
 from openai.types.realtime.realtime_conversation_item_assistant_message import Content as AssistantContent
 from openai.types.realtime.realtime_conversation_item_user_message import Content as UserContent
@@ -50,9 +63,17 @@ def user_text_item(item_id: str, text: str) -> RealtimeConversationItemUserMessa
     )
 
 
-def assistant_text_item(item_id: str, text: str, status: Literal["completed", "incomplete", "in_progress"]) -> RealtimeConversationItemAssistantMessage:
-    """An assistant message item with one text part."""
-    content = [AssistantContent(type="output_text", text=text)] if status != "in_progress" else []
+Modality = Literal["text", "audio"]
+
+
+def assistant_item(item_id: str, text: str, status: Literal["completed", "incomplete", "in_progress"], modality: Modality = "text") -> RealtimeConversationItemAssistantMessage:
+    """An assistant message item with one text part, or one audio part with its transcript."""
+    if status == "in_progress":
+        content = []
+    elif modality == "audio":
+        content = [AssistantContent(type="output_audio", transcript=text)]
+    else:
+        content = [AssistantContent(type="output_text", text=text)]
     return RealtimeConversationItemAssistantMessage(
         id=item_id, object="realtime.item", type="message", role="assistant", status=status, content=content,
     )
@@ -71,7 +92,7 @@ def item_done(item: RealtimeConversationItemUserMessage | RealtimeConversationIt
 def response_model(
     response_id: str,
     status: ResponseStatus,
-    modalities: list[Literal["text", "audio"]],
+    modalities: list[Modality],
     output: list[RealtimeConversationItemAssistantMessage] | None = None,
     reason: Literal["turn_detected", "client_cancelled"] | None = None,
     error: tuple[str, str] | None = None,
@@ -110,19 +131,21 @@ def output_item_done(response_id: str, item: RealtimeConversationItemAssistantMe
     return ResponseOutputItemDoneEvent(type="response.output_item.done", event_id=new_event_id(), response_id=response_id, output_index=0, item=item)
 
 
-def text_part_added(response_id: str, item_id: str) -> ResponseContentPartAddedEvent:
-    """`response.content_part.added` for a text part."""
+def part_added(response_id: str, item_id: str, modality: Modality) -> ResponseContentPartAddedEvent:
+    """`response.content_part.added` for a text or audio part."""
+    part = AddedPart(type="audio", transcript="") if modality == "audio" else AddedPart(type="text", text="")
     return ResponseContentPartAddedEvent(
         type="response.content_part.added", event_id=new_event_id(), response_id=response_id, item_id=item_id,
-        output_index=0, content_index=0, part=AddedPart(type="text", text=""),
+        output_index=0, content_index=0, part=part,
     )
 
 
-def text_part_done(response_id: str, item_id: str, text: str) -> ResponseContentPartDoneEvent:
-    """`response.content_part.done` for a text part."""
+def part_done(response_id: str, item_id: str, text: str, modality: Modality) -> ResponseContentPartDoneEvent:
+    """`response.content_part.done` for a text or audio part."""
+    part = DonePart(type="audio", transcript=text) if modality == "audio" else DonePart(type="text", text=text)
     return ResponseContentPartDoneEvent(
         type="response.content_part.done", event_id=new_event_id(), response_id=response_id, item_id=item_id,
-        output_index=0, content_index=0, part=DonePart(type="text", text=text),
+        output_index=0, content_index=0, part=part,
     )
 
 
@@ -139,4 +162,85 @@ def text_done(response_id: str, item_id: str, text: str) -> ResponseTextDoneEven
     return ResponseTextDoneEvent(
         type="response.output_text.done", event_id=new_event_id(), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0, text=text,
+    )
+
+
+def audio_delta(response_id: str, item_id: str, audio_b64: str) -> ResponseAudioDeltaEvent:
+    """`response.output_audio.delta` (base64 audio in the session's output format)."""
+    return ResponseAudioDeltaEvent(
+        type="response.output_audio.delta", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        output_index=0, content_index=0, delta=audio_b64,
+    )
+
+
+def audio_done(response_id: str, item_id: str) -> ResponseAudioDoneEvent:
+    """`response.output_audio.done`."""
+    return ResponseAudioDoneEvent(
+        type="response.output_audio.done", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        output_index=0, content_index=0,
+    )
+
+
+def transcript_delta(response_id: str, item_id: str, delta: str) -> ResponseAudioTranscriptDeltaEvent:
+    """`response.output_audio_transcript.delta`."""
+    return ResponseAudioTranscriptDeltaEvent(
+        type="response.output_audio_transcript.delta", event_id=new_event_id(), response_id=response_id,
+        item_id=item_id, output_index=0, content_index=0, delta=delta,
+    )
+
+
+def transcript_done(response_id: str, item_id: str, transcript: str) -> ResponseAudioTranscriptDoneEvent:
+    """`response.output_audio_transcript.done`."""
+    return ResponseAudioTranscriptDoneEvent(
+        type="response.output_audio_transcript.done", event_id=new_event_id(), response_id=response_id,
+        item_id=item_id, output_index=0, content_index=0, transcript=transcript,
+    )
+
+
+def user_audio_item(item_id: str, transcript: str | None) -> RealtimeConversationItemUserMessage:
+    """A user message item made from the caller's speech (transcript filled in once known)."""
+    return RealtimeConversationItemUserMessage(
+        id=item_id, object="realtime.item", type="message", role="user", status="completed",
+        content=[UserContent(type="input_audio", transcript=transcript)],
+    )
+
+
+def speech_started(item_id: str, audio_start_ms: int) -> InputAudioBufferSpeechStartedEvent:
+    """`input_audio_buffer.speech_started`."""
+    return InputAudioBufferSpeechStartedEvent(
+        type="input_audio_buffer.speech_started", event_id=new_event_id(), item_id=item_id, audio_start_ms=audio_start_ms,
+    )
+
+
+def speech_stopped(item_id: str, audio_end_ms: int) -> InputAudioBufferSpeechStoppedEvent:
+    """`input_audio_buffer.speech_stopped`."""
+    return InputAudioBufferSpeechStoppedEvent(
+        type="input_audio_buffer.speech_stopped", event_id=new_event_id(), item_id=item_id, audio_end_ms=audio_end_ms,
+    )
+
+
+def committed(item_id: str, previous: str | None) -> InputAudioBufferCommittedEvent:
+    """`input_audio_buffer.committed`."""
+    return InputAudioBufferCommittedEvent(
+        type="input_audio_buffer.committed", event_id=new_event_id(), item_id=item_id, previous_item_id=previous,
+    )
+
+
+def cleared() -> InputAudioBufferClearedEvent:
+    """`input_audio_buffer.cleared`."""
+    return InputAudioBufferClearedEvent(type="input_audio_buffer.cleared", event_id=new_event_id())
+
+
+def transcription_completed(item_id: str, transcript: str) -> ConversationItemInputAudioTranscriptionCompletedEvent:
+    """`conversation.item.input_audio_transcription.completed`."""
+    return ConversationItemInputAudioTranscriptionCompletedEvent(
+        type="conversation.item.input_audio_transcription.completed", event_id=new_event_id(), item_id=item_id,
+        content_index=0, transcript=transcript, usage=UsageDuration(type="duration", seconds=0),
+    )
+
+
+def truncated(item_id: str, audio_end_ms: int) -> ConversationItemTruncatedEvent:
+    """`conversation.item.truncated`."""
+    return ConversationItemTruncatedEvent(
+        type="conversation.item.truncated", event_id=new_event_id(), item_id=item_id, content_index=0, audio_end_ms=audio_end_ms,
     )

@@ -36,6 +36,7 @@ _GA_TO_BETA = {
 _BETA_ONLY_DROPPED = {"conversation.item.done"}
 _BETA_FORMATS = {
     "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "pcm16_16k": {"type": "audio/pcm", "rate": 16000},
     "g711_ulaw": {"type": "audio/pcmu"},
     "g711_alaw": {"type": "audio/pcma"},
 }
@@ -96,6 +97,24 @@ def _beta_to_ga(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+EXTENSION_RATE = "confab_rate"
+
+
+def _pcm_rate_extension(data: dict[str, Any]) -> dict[str, Any]:
+    """Let `audio/pcm` at 16 kHz through (an extension: the GA schema only allows 24 kHz).
+
+    The rate moves to an extra `confab_rate` field, which openai-python's models keep.
+    """
+    audio = data.get("session", {}).get("audio") if isinstance(data.get("session"), dict) else None
+    if not isinstance(audio, dict):
+        return data
+    for direction in ("input", "output"):
+        fmt = audio.get(direction, {}).get("format") if isinstance(audio.get(direction), dict) else None
+        if isinstance(fmt, dict) and fmt.get("type") == "audio/pcm" and fmt.get("rate") not in (None, 24000):
+            fmt[EXTENSION_RATE] = fmt.pop("rate")
+    return data
+
+
 def parse_client_frame(frame: str | bytes, beta: bool = False) -> BaseModel | PlainTextUtterance | ProtocolError:
     """Turn one incoming WebSocket frame into a typed client event, a plain-text turn or an error."""
     if isinstance(frame, bytes):
@@ -117,6 +136,8 @@ def parse_client_frame(frame: str | bytes, beta: bool = False) -> BaseModel | Pl
         return ProtocolError(f"unknown event type {kind!r}", "unknown_event_type", event_id, "type")
     if beta:
         data = _beta_to_ga(data)
+    if kind == "session.update":
+        data = _pcm_rate_extension(data)
     try:
         return _CLIENT_EVENTS.validate_python(data)
     except ValidationError as exc:

@@ -1,15 +1,23 @@
-"""One `/v1/realtime` connection: session state, conversation items and the running response."""
+"""One `/v1/realtime` connection: session state, conversation items, voice I/O and the running response."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from openai.types.realtime import (
     ConversationItemCreateEvent,
+    ConversationItemTruncateEvent,
+    InputAudioBufferAppendEvent,
+    InputAudioBufferClearEvent,
+    InputAudioBufferCommitEvent,
     RealtimeConversationItemUserMessage,
     RealtimeSessionCreateRequest,
     ResponseCancelEvent,
@@ -20,11 +28,11 @@ from openai.types.realtime import (
 )
 from pydantic import BaseModel
 
-from agent.events import TextDelta, TurnDone, TurnFailed
+from agent.events import TextDelta, ToolStarted, TurnDone, TurnFailed
 from agent.voice_agent import VoiceAgent
 from memory.records import AgentRecord
 from server.realtime import items
-from server.realtime.outputs import EventTextOutput, PlainTextOutput, ResponseOutput
+from server.realtime.outputs import CancelReason, PlainTextOutput, RealtimeEventOutput, ResponseOutput
 from server.realtime.protocol import (
     PlainTextUtterance,
     ProtocolError,
@@ -33,11 +41,16 @@ from server.realtime.protocol import (
     new_event_id,
     parse_client_frame,
 )
+from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import Runtime
+from server.voice.listener import FormatLocked, Listener, ListenerEvent, Transcribed, VoiceStarted, VoiceStopped
+from server.voice.speaker import Speaker, heard_text
 
 log = logging.getLogger(__name__)
 
 SendFrame = Callable[[str], Awaitable[None]]
+_SPOKEN_ITEMS_KEPT = 8
+_FLOOD_AHEAD_S = 5.0
 
 
 @dataclass
@@ -47,8 +60,9 @@ class ActiveResponse:
     response_id: str
     output: ResponseOutput
     task: asyncio.Task[None] | None = None
-    cancel_reason: Literal["turn_detected", "client_cancelled"] | None = None
+    cancel_reason: CancelReason | None = None
     finished: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,12 +77,16 @@ class RealtimeSession:
     agent: AgentRecord
     send_frame: SendFrame
     beta: bool = False
+    report_latency: bool = False
     instructions: str | None = None
-    output_modalities: list[Literal["text", "audio"]] = field(default_factory=lambda: ["text"])
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
     _encoder: ServerEventEncoder = field(init=False)
     _voice_agent: VoiceAgent = field(init=False)
     _response: ActiveResponse | None = field(default=None, init=False)
     _last_item_id: str | None = field(default=None, init=False)
+    _listener: Listener | None = field(default=None, init=False)
+    _spoken: OrderedDict[str, tuple[str, Speaker]] = field(default_factory=OrderedDict, init=False)
+    _flood_reported: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
@@ -87,7 +105,7 @@ class RealtimeSession:
     def _session_model(self) -> RealtimeSessionCreateRequest:
         return RealtimeSessionCreateRequest(
             type="realtime", model=self.agent.name, instructions=self.instructions or "",
-            output_modalities=self.output_modalities,
+            output_modalities=[self.voice.modality], audio=self.voice.audio_config(),
         )
 
     async def open(self) -> None:
@@ -95,7 +113,9 @@ class RealtimeSession:
         await self.send(SessionCreatedEvent(type="session.created", event_id=new_event_id(), session=self._session_model()))
 
     async def close(self) -> None:
-        """The connection ended: stop the running response (persisting what was said)."""
+        """The connection ended: stop listening and the running response (persisting what was heard)."""
+        if self._listener is not None:
+            await self._listener.close()
         await self.cancel_response("client_cancelled")
 
     async def handle_frame(self, frame: str | bytes) -> None:
@@ -106,10 +126,20 @@ class RealtimeSession:
                 await self.error(event.message, event.code, event.event_id, event.param)
             case PlainTextUtterance():
                 await self._plain_text_turn(event.text)
+            case InputAudioBufferAppendEvent():
+                await self._append_audio(event)
+            case InputAudioBufferCommitEvent():
+                await self._commit_audio(event.event_id)
+            case InputAudioBufferClearEvent():
+                if self._listener is not None:
+                    await self._listener.clear()
+                await self.send(items.cleared())
             case SessionUpdateEvent():
                 await self._update_session(event)
             case ConversationItemCreateEvent():
                 await self._create_item(event)
+            case ConversationItemTruncateEvent():
+                await self._truncate(event)
             case ResponseCreateEvent():
                 await self._start_response(event.event_id)
             case ResponseCancelEvent():
@@ -121,13 +151,21 @@ class RealtimeSession:
                 kind = getattr(event, "type", "?")
                 await self.error(f"{kind} is not supported in this session", "unsupported_event", getattr(event, "event_id", None), "type")
 
+    # -- session and items -------------------------------------------------------------------
+
     async def _update_session(self, event: SessionUpdateEvent) -> None:
         update: Any = event.session
+        try:
+            voice = self.voice.updated(update)
+            if self._listener is not None:
+                self._listener.configure(voice.input_format, voice.turn_settings)
+        except (ValueError, FormatLocked) as exc:
+            await self.error(str(exc), "invalid_value", event.event_id, "session.audio")
+            return
+        self.voice = voice
         if getattr(update, "instructions", None) is not None:
             self.instructions = update.instructions
             self._voice_agent = self.runtime.voice_agent(self.agent, self.instructions)
-        if getattr(update, "output_modalities", None):
-            self.output_modalities = list(update.output_modalities)
         await self.send(SessionUpdatedEvent(type="session.updated", event_id=new_event_id(), session=self._session_model()))
 
     async def _create_item(self, event: ConversationItemCreateEvent) -> None:
@@ -140,13 +178,92 @@ class RealtimeSession:
             await self.error("a user message needs an input_text part with text", "invalid_value", event.event_id, "item.content")
             return
         message = await self._voice_agent.add_user_message(text)
-        await self._announce_user_item(item.id or message.id, text)
-
-    async def _announce_user_item(self, item_id: str, text: str) -> None:
-        stored = items.user_text_item(item_id, text)
-        previous, self._last_item_id = self._last_item_id, item_id
+        stored = items.user_text_item(item.id or message.id, text)
+        previous, self._last_item_id = self._last_item_id, stored.id
         await self.send(items.item_added(stored, previous))
         await self.send(items.item_done(stored, previous))
+
+    async def _truncate(self, event: ConversationItemTruncateEvent) -> None:
+        spoken = self._spoken.get(event.item_id)
+        if spoken is None:
+            await self.error(f"no audio item {event.item_id!r} to truncate", "item_not_found", event.event_id, "item_id")
+            return
+        response_id, speaker = spoken
+        if event.audio_end_ms > speaker.sent_ms + 1:
+            await self.error(f"audio_end_ms {event.audio_end_ms} is past the {speaker.sent_ms:.0f} ms of audio sent", "invalid_value", event.event_id, "audio_end_ms")
+            return
+        await self._voice_agent.truncate_response(response_id, heard_text(speaker.segments, event.audio_end_ms))
+        await self.send(items.truncated(event.item_id, event.audio_end_ms))
+
+    # -- audio in ----------------------------------------------------------------------------
+
+    def _ensure_listener(self) -> Listener:
+        if self._listener is None:
+            speech = self.runtime.require_speech()
+            self._listener = Listener(speech, self.voice.input_format, self.voice.turn_settings, self._on_voice, items.new_item_id)
+        return self._listener
+
+    async def _append_audio(self, event: InputAudioBufferAppendEvent) -> None:
+        try:
+            data = base64.b64decode(event.audio, validate=True)
+        except (binascii.Error, ValueError):
+            await self.error("input_audio_buffer.append: audio is not valid base64", "invalid_value", event.event_id, "audio")
+            return
+        try:
+            ahead = await self._ensure_listener().append(data)
+        except ValueError as exc:
+            await self.error(f"input_audio_buffer.append: {exc}", "invalid_value", event.event_id, "audio")
+            return
+        if ahead > _FLOOD_AHEAD_S and not self._flood_reported:
+            self._flood_reported = True
+            await self.error(
+                f"audio is arriving {ahead:.1f} s ahead of real time; it is processed at its own pace (nothing is dropped)",
+                "input_audio_faster_than_realtime", event.event_id,
+            )
+
+    async def _commit_audio(self, event_id: str | None) -> None:
+        if self._listener is None or self._listener.idle and self.voice.turn_settings is not None:
+            await self.error("the input audio buffer is empty", "input_audio_buffer_commit_empty", event_id)
+            return
+        await self._listener.commit()
+
+    async def _on_voice(self, event: ListenerEvent) -> None:
+        match event:
+            case VoiceStarted():
+                barge_in = self._response is not None and self.voice.interrupt_response
+                if barge_in and self._response is not None:
+                    self._response.output.mute()
+                await self.send(items.speech_started(event.item_id, event.audio_start_ms))
+                if barge_in:
+                    await self.cancel_response("turn_detected")
+            case VoiceStopped():
+                await self.send(items.speech_stopped(event.item_id, event.audio_end_ms))
+                previous, self._last_item_id = self._last_item_id, event.item_id
+                await self.send(items.committed(event.item_id, previous))
+                await self.send(items.item_added(items.user_audio_item(event.item_id, None), previous))
+            case Transcribed():
+                await self._transcribed(event)
+
+    async def _transcribed(self, event: Transcribed) -> None:
+        await self.send(items.transcription_completed(event.item_id, event.text))
+        await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
+        if not event.text:
+            return
+        await self._voice_agent.add_user_message(event.text)
+        if event.respond and self.voice.create_response and self._response is None:
+            await self._launch(self._event_output(), dict(event.timings))
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def _event_output(self) -> RealtimeEventOutput:
+        speaker_factory = None
+        if self.voice.modality == "audio":
+            speech = self.runtime.require_speech()
+
+            def speaker_factory(send_audio: Callable[[bytes, str | None], Awaitable[None]]) -> Speaker:
+                return Speaker(speech, self.voice.output_format, send_audio)
+
+        return RealtimeEventOutput(self.send, lambda: self._last_item_id, speaker_factory)
 
     async def _plain_text_turn(self, text: str) -> None:
         if self._response is not None:
@@ -162,16 +279,21 @@ class RealtimeSession:
                 "conversation_already_has_active_response", event_id,
             )
             return
-        await self._launch(EventTextOutput(self.send, lambda: self._last_item_id))
+        try:
+            output = self._event_output()
+        except RuntimeError as exc:
+            await self.error(str(exc), "audio_unavailable", event_id)
+            return
+        await self._launch(output)
 
-    async def _launch(self, output: ResponseOutput) -> None:
+    async def _launch(self, output: ResponseOutput, timings: dict[str, float] | None = None) -> None:
         response_id = items.new_response_id()
-        await output.start(response_id)
-        response = ActiveResponse(response_id, output)
+        response = ActiveResponse(response_id, output, timings=timings or {})
         self._response = response
+        await output.start(response_id)
         response.task = asyncio.create_task(self._run_response(response), name=f"response {response_id}")
 
-    async def cancel_response(self, reason: Literal["turn_detected", "client_cancelled"]) -> None:
+    async def cancel_response(self, reason: CancelReason) -> None:
         """Stop the running response, if any, and wait until its `response.done` has gone out."""
         response = self._response
         if response is None or response.task is None:
@@ -179,6 +301,8 @@ class RealtimeSession:
         response.cancel_reason = reason
         response.task.cancel()
         await asyncio.gather(response.task, return_exceptions=True)
+        if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
+            await self._voice_agent.truncate_response(response.response_id, response.output.heard())
         await self._finish(response, "cancelled")
 
     async def _run_response(self, response: ActiveResponse) -> None:
@@ -188,13 +312,17 @@ class RealtimeSession:
             async for event in self._voice_agent.step_stream(response.response_id):
                 match event:
                     case TextDelta():
+                        response.timings.setdefault("llm_first_token", time.monotonic())
                         await response.output.text(event.text)
+                    case ToolStarted():
+                        response.output.flush()
                     case TurnFailed():
                         status, failure = "failed", (event.code, "server_error")
                         await response.output.text(event.apology)
                         await self.error(event.message, event.code)
                     case TurnDone() if event.stop_reason == "max_steps":
                         status = "incomplete"
+            await response.output.complete()
         except asyncio.CancelledError:
             return  # cancel_response() finishes it
         except Exception:  # a bug must end this response cleanly, not the session
@@ -213,4 +341,23 @@ class RealtimeSession:
         item_id = response.output.item_id()
         if item_id is not None:
             self._last_item_id = item_id
+            if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
+                self._remember_spoken(item_id, response.response_id, response.output.speaker)
         await response.output.finish(status, response.cancel_reason, failure)
+        await self._report_latency(response)
+
+    def _remember_spoken(self, item_id: str, response_id: str, speaker: Speaker) -> None:
+        self._spoken[item_id] = (response_id, speaker)
+        while len(self._spoken) > _SPOKEN_ITEMS_KEPT:
+            self._spoken.popitem(last=False)
+
+    async def _report_latency(self, response: ActiveResponse) -> None:
+        timings = dict(response.timings)
+        if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
+            timings.update(response.output.speaker.timings)
+        if "speech_end" not in timings:
+            return
+        event = latency_event(response.response_id, timings)
+        log.info("turn latency %s", event.stages_ms)
+        if self.report_latency:
+            await self.send_frame(event.model_dump_json())

@@ -1,0 +1,105 @@
+"""A session's audio settings (formats, turn detection, output modality) read from `session.update`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from openai.types.realtime import RealtimeAudioConfig
+from pydantic import BaseModel
+
+from audio.codecs import AudioFormat
+from audio.turns import TurnSettings
+from server.realtime import items
+from server.realtime.protocol import EXTENSION_RATE
+
+_EAGERNESS_SILENCE_MS = {"low": 900, "medium": 500, "auto": 500, "high": 250}
+DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)
+
+
+class TurnLatency(BaseModel):
+    """`confab.turn.latency`: a non-standard event, sent only to clients that opt in with `?latency=1`."""
+
+    type: str = "confab.turn.latency"
+    response_id: str
+    stages_ms: dict[str, float]
+
+
+def latency_event(response_id: str, timings: dict[str, float]) -> TurnLatency:
+    """Stage times of one turn in ms after the caller stopped speaking."""
+    origin = timings["speech_end"]
+    stages = {k: round((v - origin) * 1000, 1) for k, v in sorted(timings.items(), key=lambda kv: kv[1]) if k != "speech_end"}
+    return TurnLatency(response_id=response_id, stages_ms=stages)
+
+
+def _format(model: Any, current: AudioFormat) -> AudioFormat:
+    if model is None:
+        return current
+    rate = getattr(model, EXTENSION_RATE, None) or getattr(model, "rate", None)
+    return AudioFormat.parse(model.type or "audio/pcm", rate)
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """What a session hears and says; defaults follow OpenAI's (audio out, server VAD, pcm 24 kHz)."""
+
+    modality: items.Modality = "audio"
+    input_format: AudioFormat = DEFAULT_FORMAT
+    output_format: AudioFormat = DEFAULT_FORMAT
+    turn_settings: TurnSettings | None = TurnSettings()
+    create_response: bool = True
+    interrupt_response: bool = True
+
+    def updated(self, session: Any) -> VoiceConfig:
+        """This config with a `session.update`'s changes applied (ValueError on bad formats)."""
+        config = self
+        if getattr(session, "output_modalities", None):
+            config = replace(config, modality="audio" if "audio" in session.output_modalities else "text")
+        audio = getattr(session, "audio", None)
+        audio_in = getattr(audio, "input", None)
+        audio_out = getattr(audio, "output", None)
+        if audio_in is not None:
+            config = replace(config, input_format=_format(audio_in.format, config.input_format))
+            if "turn_detection" in audio_in.model_fields_set:
+                config = config._with_turn_detection(audio_in.turn_detection)
+        if audio_out is not None:
+            config = replace(config, output_format=_format(audio_out.format, config.output_format))
+        return config
+
+    def _with_turn_detection(self, detection: Any) -> VoiceConfig:
+        if detection is None:
+            return replace(self, turn_settings=None)
+        base = self.turn_settings or TurnSettings()
+        if detection.type == "semantic_vad":
+            settings = replace(base, silence_duration_ms=_EAGERNESS_SILENCE_MS[detection.eagerness or "auto"])
+        else:
+            settings = replace(
+                base,
+                threshold=detection.threshold if detection.threshold is not None else base.threshold,
+                prefix_padding_ms=detection.prefix_padding_ms if detection.prefix_padding_ms is not None else base.prefix_padding_ms,
+                silence_duration_ms=detection.silence_duration_ms if detection.silence_duration_ms is not None else base.silence_duration_ms,
+            )
+        return replace(
+            self, turn_settings=settings,
+            create_response=detection.create_response if detection.create_response is not None else True,
+            interrupt_response=detection.interrupt_response if detection.interrupt_response is not None else True,
+        )
+
+    def audio_config(self) -> RealtimeAudioConfig:
+        """The `session.audio` object reported in `session.created|updated`."""
+
+        def wire(fmt: AudioFormat) -> dict[str, Any]:
+            return {"type": fmt.type, "rate": fmt.rate} if fmt.type == "audio/pcm" and fmt.rate == 24000 else {"type": fmt.type}
+
+        turn: dict[str, Any] | None = None
+        if self.turn_settings is not None:
+            turn = {
+                "type": "server_vad", "threshold": self.turn_settings.threshold,
+                "prefix_padding_ms": self.turn_settings.prefix_padding_ms,
+                "silence_duration_ms": self.turn_settings.silence_duration_ms,
+                "create_response": self.create_response, "interrupt_response": self.interrupt_response,
+            }
+        return RealtimeAudioConfig.model_validate({
+            "input": {"format": wire(self.input_format), "turn_detection": turn},
+            "output": {"format": wire(self.output_format), "voice": "joe"},
+        })

@@ -1,0 +1,250 @@
+"""Listening to one caller: wire audio in, turn events and transcripts out.
+
+Audio is decoded on arrival, then a per-session worker runs resampling and the VAD in
+the shared VAD thread pool (never on the event loop) and the turn detector decides
+where utterances start and stop. Transcription starts speculatively at the first
+silence after speech, so Whisper runs inside the endpointing wait; the result is kept
+if the silence lasts and dropped if speech resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audio.codecs import AudioFormat
+from audio.resample import StreamResampler
+from audio.turns import SilenceBegan, SpeechResumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent, TurnSettings, TurnState
+from audio.vad import SAMPLE_RATE
+from server.voice.models import SpeechModels
+
+log = logging.getLogger(__name__)
+
+_QUEUE_CHUNKS = 256
+
+
+@dataclass(frozen=True)
+class VoiceStarted:
+    """The caller started speaking (barge-in point)."""
+
+    item_id: str
+    audio_start_ms: int
+
+
+@dataclass(frozen=True)
+class VoiceStopped:
+    """The caller stopped (or an over-long utterance was cut: `cut` is True)."""
+
+    item_id: str
+    audio_end_ms: int
+    cut: bool
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    """An utterance's text; `respond` is False for the first parts of a cut monologue."""
+
+    item_id: str
+    text: str
+    respond: bool
+    timings: dict[str, float]
+
+
+ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
+
+
+class FormatLocked(ValueError):
+    """The input format cannot change while an utterance is open."""
+
+
+@dataclass
+class _Command:
+    kind: str  # "commit" or "clear"
+    done: asyncio.Future[None]
+
+
+@dataclass
+class Listener:
+    """The input half of one voice session."""
+
+    models: SpeechModels
+    input_format: AudioFormat
+    turn_settings: TurnSettings | None
+    on_event: Callable[[ListenerEvent], Awaitable[None]]
+    new_item_id: Callable[[], str]
+    _queue: asyncio.Queue[np.ndarray | _Command] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
+    _detector: TurnDetector = field(init=False)
+    _resampler: StreamResampler = field(init=False)
+    _worker: asyncio.Task[None] | None = field(default=None, init=False)
+    _item_id: str | None = field(default=None, init=False)
+    _speculation: tuple[int, asyncio.Future[str], float] | None = field(default=None, init=False)
+    _emitting: asyncio.Task[None] | None = field(default=None, init=False)
+    _received_samples: int = field(default=0, init=False)
+    _started_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._reset_pipeline()
+
+    def _reset_pipeline(self) -> None:
+        self._detector = TurnDetector(self.turn_settings)
+        self._resampler = StreamResampler(self.input_format.rate, SAMPLE_RATE)
+
+    @property
+    def idle(self) -> bool:
+        """No audio queued and no utterance open."""
+        return self._queue.empty() and self._detector.state is TurnState.QUIET and not len(self._detector._pending)
+
+    def configure(self, input_format: AudioFormat, turn_settings: TurnSettings | None) -> None:
+        """Change format or turn detection; refused (FormatLocked) while an utterance is open."""
+        if input_format == self.input_format and turn_settings == self.turn_settings:
+            return
+        if not self.idle:
+            raise FormatLocked("cannot change the input audio format or turn detection mid-utterance; "
+                               "send input_audio_buffer.clear or wait for the turn to end")
+        self.input_format, self.turn_settings = input_format, turn_settings
+        self._reset_pipeline()
+
+    async def append(self, data: bytes) -> float:
+        """Queue wire audio (raises ValueError on bytes that are not whole samples).
+
+        Returns how far, in seconds, the caller's audio runs ahead of real time, so a
+        flood can be reported; the bounded queue itself slows a flood down without
+        dropping anything.
+        """
+        if len(data) % self.input_format.bytes_per_sample:
+            raise ValueError(f"{len(data)} bytes is not a whole number of {self.input_format.type} samples")
+        samples = self.input_format.decode(data)
+        now = time.monotonic()
+        if self._started_at is None:
+            self._started_at = now
+        self._received_samples += len(samples)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name="listener")
+        await self._queue.put(samples)
+        return self._received_samples / self.input_format.rate - (now - self._started_at)
+
+    async def _command(self, kind: str) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name="listener")
+        await self._queue.put(_Command(kind, done))
+        await done
+
+    async def commit(self) -> None:
+        """Close the open utterance now (push-to-talk), after every queued chunk was heard."""
+        await self._command("commit")
+
+    async def clear(self) -> None:
+        """Drop buffered audio and any open utterance."""
+        await self._command("clear")
+
+    async def close(self) -> None:
+        """Stop the worker and pending transcriptions."""
+        for task in (self._worker, self._emitting):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    def _listen(self, samples: np.ndarray) -> list[TurnEvent]:
+        return self._detector.feed(self._resampler.process(samples))
+
+    async def _run(self) -> None:
+        while True:
+            batch: list[np.ndarray] = []
+            item = await self._queue.get()
+            while True:
+                if isinstance(item, _Command):
+                    await self._hear(batch)
+                    batch = []
+                    await self._run_command(item)
+                else:
+                    batch.append(item)
+                if self._queue.empty() or len(batch) >= 50:
+                    break
+                item = self._queue.get_nowait()
+            await self._hear(batch)
+
+    async def _hear(self, batch: list[np.ndarray]) -> None:
+        if not batch:
+            return
+        samples = np.concatenate(batch) if len(batch) > 1 else batch[0]
+        try:
+            events = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, samples)
+        except Exception:
+            log.exception("voice activity detection failed; chunk skipped")
+            return
+        for event in events:
+            await self._on_turn(event)
+
+    async def _run_command(self, command: _Command) -> None:
+        try:
+            if command.kind == "commit":
+                stopped = self._detector.commit()
+                if stopped is not None:
+                    if self._item_id is None:
+                        await self._on_turn(SpeechStarted(stopped.audio_start_ms))
+                    await self._on_turn(stopped)
+            else:
+                self._detector.clear()
+                self._drop_speculation()
+                self._item_id = None
+        finally:
+            command.done.set_result(None)
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+            self._speculation = None
+
+    def _transcribe(self, audio: np.ndarray) -> asyncio.Future[str]:
+        loop = asyncio.get_running_loop()
+        transcriber = self.models.transcriber
+        return asyncio.ensure_future(transcriber.transcribe_async(audio), loop=loop)
+
+    async def _on_turn(self, event: TurnEvent) -> None:
+        match event:
+            case SpeechStarted():
+                self._item_id = self.new_item_id()
+                await self.on_event(VoiceStarted(self._item_id, event.audio_start_ms))
+            case SilenceBegan():
+                self._drop_speculation()
+                self._speculation = (len(event.audio), self._transcribe(event.audio), time.monotonic())
+            case SpeechResumed():
+                self._drop_speculation()
+            case SpeechStopped():
+                await self._stopped(event)
+
+    async def _stopped(self, event: SpeechStopped) -> None:
+        now = time.monotonic()
+        item_id = self._item_id or self.new_item_id()
+        self._item_id = None
+        cut = self._detector.state is not TurnState.QUIET or event.audio_end_ms != self._detector.position_ms and self._speculation is None
+        speculation = self._speculation
+        self._speculation = None
+        if speculation is not None and speculation[0] == len(event.audio):
+            transcript, speech_end = speculation[1], speculation[2]
+        else:
+            if speculation is not None:
+                speculation[1].cancel()
+            transcript, speech_end = self._transcribe(event.audio), now
+        timings = {"speech_end": speech_end, "vad_end": now}
+        await self.on_event(VoiceStopped(item_id, event.audio_end_ms, cut))
+        previous = self._emitting
+        self._emitting = asyncio.create_task(self._emit_transcript(previous, item_id, transcript, not cut, timings))
+
+    async def _emit_transcript(self, previous: asyncio.Task[None] | None, item_id: str, transcript: asyncio.Future[str],
+                               respond: bool, timings: dict[str, float]) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            text = await transcript
+        except Exception:
+            log.exception("transcription failed")
+            text = ""
+        timings["stt_done"] = time.monotonic()
+        await self.on_event(Transcribed(item_id, text, respond, timings))

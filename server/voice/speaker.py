@@ -1,0 +1,138 @@
+"""Speaking one response: streamed text in, paced audio frames in the caller's format out.
+
+Text is cut into speakable chunks (the first one early), each chunk is synthesised
+while the previous one is being sent, and frames leave at real-time pace plus a small
+lead, so a barge-in can stop the audio at once and what the caller heard is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audio.chunker import SentenceChunker
+from audio.codecs import AudioFormat
+from audio.resample import resample
+from server.voice.models import SpeechModels
+
+log = logging.getLogger(__name__)
+
+SendAudio = Callable[[bytes, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SpokenSegment:
+    """One synthesised chunk: its text and where it sits in the response's audio timeline."""
+
+    text: str
+    start_ms: float
+    duration_ms: float
+
+
+def heard_text(segments: list[SpokenSegment], audio_end_ms: float) -> str:
+    """The text of the audio up to `audio_end_ms`; a partly played chunk keeps its played share of words."""
+    heard: list[str] = []
+    for segment in segments:
+        if segment.start_ms >= audio_end_ms:
+            break
+        played = (audio_end_ms - segment.start_ms) / segment.duration_ms if segment.duration_ms else 1.0
+        words = segment.text.split()
+        heard.extend(words if played >= 1 else words[: round(len(words) * played)])
+    return " ".join(heard)
+
+
+@dataclass
+class Speaker:
+    """The output half of one voice response."""
+
+    models: SpeechModels
+    output_format: AudioFormat
+    send_audio: SendAudio
+    lead_ms: float = 300.0
+    frame_ms: int = 100
+    segments: list[SpokenSegment] = field(default_factory=list, init=False)
+    timings: dict[str, float] = field(default_factory=dict, init=False)
+    _chunker: SentenceChunker = field(default_factory=SentenceChunker, init=False)
+    _texts: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue, init=False)
+    _audio: asyncio.Queue[tuple[str, bytes] | None] = field(default_factory=lambda: asyncio.Queue(4), init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _sent_ms: float = field(default=0.0, init=False)
+    _first_send: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._tasks = [asyncio.create_task(self._synthesise()), asyncio.create_task(self._send())]
+
+    def say(self, delta: str) -> None:
+        """Add streamed reply text; complete chunks go to synthesis at once."""
+        for chunk in self._chunker.feed(delta):
+            self._texts.put_nowait(chunk)
+
+    def flush_text(self) -> None:
+        """Send what text is buffered to synthesis now (a tool is about to run)."""
+        for chunk in self._chunker.flush():
+            self._texts.put_nowait(chunk)
+
+    async def drain(self) -> None:
+        """The reply is complete: speak the rest and return when the last frame has been sent."""
+        self.flush_text()
+        self._texts.put_nowait(None)
+        await asyncio.gather(*self._tasks)
+
+    def mute(self) -> None:
+        """Barge-in: no frame leaves after this call (synthesis and sending are cancelled)."""
+        for task in self._tasks:
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Stop synthesising and sending, and wait until both have ended."""
+        self.mute()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def sent_ms(self) -> float:
+        """Milliseconds of audio sent so far."""
+        return self._sent_ms
+
+    def played_ms(self) -> float:
+        """An estimate of what the caller has heard: what was sent, but no more than the time since it began."""
+        if self._first_send is None:
+            return 0.0
+        return min(self._sent_ms, (time.monotonic() - self._first_send) * 1000)
+
+    def _render(self, audio: np.ndarray) -> bytes:
+        rate = self.models.synthesizer.sample_rate
+        return self.output_format.encode(resample(audio, rate, self.output_format.rate))
+
+    async def _synthesise(self) -> None:
+        try:
+            while (text := await self._texts.get()) is not None:
+                audio = await self.models.synthesizer.synthesize_async(text)
+                encoded = await asyncio.to_thread(self._render, audio)
+                self.timings.setdefault("tts_first_audio", time.monotonic())
+                await self._audio.put((text, encoded))
+        except Exception:  # the caller hears less, but the response still ends properly
+            log.exception("speech synthesis failed")
+        await self._audio.put(None)
+
+    async def _send(self) -> None:
+        frame_bytes = self.output_format.bytes_per_ms * self.frame_ms
+        while (item := await self._audio.get()) is not None:
+            text, encoded = item
+            duration = len(encoded) / self.output_format.bytes_per_ms
+            self.segments.append(SpokenSegment(text, self._sent_ms, duration))
+            for offset in range(0, len(encoded), frame_bytes):
+                frame = encoded[offset:offset + frame_bytes]
+                if self._first_send is None:
+                    self._first_send = time.monotonic()
+                    self.timings["first_byte_sent"] = self._first_send
+                else:
+                    wait = self._first_send + (self._sent_ms - self.lead_ms) / 1000 - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                await self.send_audio(frame, text if offset == 0 else None)
+                self._sent_ms += len(frame) / self.output_format.bytes_per_ms
