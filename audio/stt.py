@@ -23,11 +23,12 @@ class TranscriberSettings:
     model: str = DEFAULT_MODEL  # a CTranslate2 model directory, or a faster-whisper model name
     device: str = "cpu"
     compute_type: str = "int8"
-    cpu_threads: int = 0  # 0: one per available CPU, at most 4
-    concurrency: int = 1  # transcriptions running at once (model workers and pool threads)
+    concurrency: int = 0  # transcriptions at once (model workers = pool threads); 0: one per CPU, at most 4
+    cpu_threads: int = 0  # threads per transcription; 0: the CPUs shared out among the workers
     language: str | None = None  # None: "en" for English-only models, else detected
-    no_speech_threshold: float = 0.6  # drop a segment whose no-speech probability is above this
-    min_avg_logprob: float = -1.0  # ...or whose average token log-probability is below this
+    no_speech_threshold: float = 0.6  # a segment above this no-speech probability is dropped...
+    unsure_avg_logprob: float = -0.7  # ...unless its text is surer than this (Whisper's own rule, tightened)
+    min_avg_logprob: float = -1.5  # a segment below this average token log-probability is always dropped
 
 
 class Transcriber:
@@ -35,17 +36,18 @@ class Transcriber:
 
     def __init__(self, settings: TranscriberSettings = TranscriberSettings()) -> None:
         self.settings = settings
-        threads = settings.cpu_threads or min(len(os.sched_getaffinity(0)), 4)
+        cpus = len(os.sched_getaffinity(0))
+        workers = settings.concurrency or min(cpus, 4)
         self._model = WhisperModel(
             settings.model,
             device=settings.device,
             compute_type=settings.compute_type,
-            cpu_threads=threads,
-            num_workers=settings.concurrency,
+            cpu_threads=settings.cpu_threads or max(cpus // workers, 1),
+            num_workers=workers,
             local_files_only=True,
         )
         self._language = settings.language or (None if self._model.model.is_multilingual else "en")
-        self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="stt")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
 
     def warm(self) -> None:
         """Run one throw-away transcription so the first real one is not slower."""
@@ -67,9 +69,10 @@ class Transcriber:
         kept = [
             s.text.strip()
             for s in segments
-            if s.no_speech_prob <= self.settings.no_speech_threshold and s.avg_logprob >= self.settings.min_avg_logprob
+            if s.avg_logprob >= self.settings.min_avg_logprob
+            and (s.no_speech_prob <= self.settings.no_speech_threshold or s.avg_logprob >= self.settings.unsure_avg_logprob)
         ]
-        return " ".join(t for t in kept if t)
+        return " ".join(t for t in kept if any(c.isalnum() for c in t))
 
     async def transcribe_async(self, audio: np.ndarray) -> str:
         """`transcribe()` in the model's bounded thread pool, never on the event loop."""

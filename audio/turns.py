@@ -27,7 +27,7 @@ class TurnSettings:
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
-    max_utterance_ms: int = 30000
+    max_utterance_ms: int = 15000  # Whisper tiny drops words from windows near 30 s
     min_speech_ms: int = 64  # speech must last this long before SpeechStarted (filters clicks)
 
 
@@ -72,12 +72,14 @@ class SpeechStopped:
     `audio` runs from `audio_start_ms` to the end of the first silent window (the trailing
     silence is not included). `audio_end_ms` is the stream position when the stop was
     decided (OpenAI's meaning: it includes `silence_duration_ms`), or the cut position when
-    `max_utterance_ms` split a monologue (the next utterance then starts at that position).
+    `max_utterance_ms` split a monologue (the next utterance then starts at that position);
+    `cut` is True then, while the caller is still speaking.
     """
 
     audio_start_ms: int
     audio_end_ms: int
     audio: np.ndarray
+    cut: bool = False
 
 
 TurnEvent = SpeechStarted | SilenceBegan | SpeechResumed | SpeechStopped
@@ -97,17 +99,28 @@ class TurnDetector:
         self._utterance_start = 0  # sample where the open utterance begins
         self._speech_ms = 0  # speech heard while starting
         self._kept = 0  # while stopping: utterance pieces up to and including the first silent window
+        self._silence_start = 0  # while stopping: sample where the silence began
 
     @property
     def position_ms(self) -> int:
         """Milliseconds of input stream received so far."""
         return (self._position + len(self._pending)) // _SAMPLES_PER_MS
 
+    @property
+    def idle(self) -> bool:
+        """Quiet, with no audio held back (no partial window, nothing waiting for a manual commit)."""
+        if self.settings is None:
+            return self._position == self._utterance_start
+        return self.state is TurnState.QUIET and not len(self._pending)
+
     def feed(self, chunk: np.ndarray) -> list[TurnEvent]:
         """Add 16 kHz int16 samples (any length); score whole windows with the VAD and return the events."""
-        self._pending = np.concatenate([self._pending, np.asarray(chunk, dtype=np.int16)])
-        if self.settings is None:
+        chunk = np.asarray(chunk, dtype=np.int16)
+        if self.settings is None:  # manual commit: just buffer
+            self._utterance.append(chunk)
+            self._position += len(chunk)
             return []
+        self._pending = np.concatenate([self._pending, chunk])
         usable = len(self._pending) // WINDOW_SAMPLES * WINDOW_SAMPLES
         if not usable:
             return []
@@ -135,14 +148,10 @@ class TurnDetector:
     def commit(self) -> SpeechStopped | None:
         """Close the utterance now (manual commit / push-to-talk release); None if nothing is buffered."""
         if self.settings is None:
-            audio = self._pending
-            start = self._position
-            self._position += len(audio)
-            self._pending = np.zeros(0, dtype=np.int16)
-            return SpeechStopped(start // _SAMPLES_PER_MS, self._position // _SAMPLES_PER_MS, audio) if len(audio) else None
-        if self.state is TurnState.QUIET:
-            return None
-        return self._close(self._position)
+            empty = self._position == self._utterance_start
+        else:
+            empty = self.state is TurnState.QUIET
+        return None if empty else self._close(self._position)
 
     def clear(self) -> None:
         """Drop all buffered audio and return to quiet (the stream position keeps counting)."""
@@ -150,6 +159,7 @@ class TurnDetector:
         self._pending = np.zeros(0, dtype=np.int16)
         self._prefix.clear()
         self._utterance = []
+        self._utterance_start = self._position
         self.state = TurnState.QUIET
 
     def _quiet(self, window: np.ndarray, start: int, speech: bool) -> list[TurnEvent]:
@@ -180,9 +190,9 @@ class TurnDetector:
 
     def _speaking(self, window: np.ndarray, start: int, silence: bool) -> list[TurnEvent]:
         events: list[TurnEvent] = []
-        if self._too_long(window):
+        if self._too_long():
             audio = np.concatenate(self._utterance)
-            events += [SpeechStopped(self._utterance_start // _SAMPLES_PER_MS, start // _SAMPLES_PER_MS, audio)]
+            events += [SpeechStopped(self._utterance_start // _SAMPLES_PER_MS, start // _SAMPLES_PER_MS, audio, cut=True)]
             events += [SpeechStarted(start // _SAMPLES_PER_MS)]
             self._utterance = []
             self._utterance_start = start
@@ -190,34 +200,34 @@ class TurnDetector:
         if silence:
             self.state = TurnState.STOPPING
             self._kept = len(self._utterance)
+            self._silence_start = start
             events.append(SilenceBegan(start // _SAMPLES_PER_MS, np.concatenate(self._utterance)))
         return events
 
     def _stopping(self, window: np.ndarray, start: int, speech: bool) -> list[TurnEvent]:
-        if self._too_long(window):
+        if self._too_long():
             return [self._close(start)] + self._quiet(window, start, speech)
         self._utterance.append(window)
         if speech:
             self.state = TurnState.SPEAKING
             return [SpeechResumed(start // _SAMPLES_PER_MS)]
-        silence_start = self._utterance_start + sum(map(len, self._utterance[: self._kept])) - WINDOW_SAMPLES
-        if self._position - silence_start >= self.settings.silence_duration_ms * _SAMPLES_PER_MS:
+        if self._position - self._silence_start >= self.settings.silence_duration_ms * _SAMPLES_PER_MS:
             return [self._close(self._position)]
         return []
 
-    def _too_long(self, window: np.ndarray) -> bool:
-        """Would this window push the open utterance past max_utterance_ms?"""
-        length = sum(map(len, self._utterance)) + len(window)
-        return length > self.settings.max_utterance_ms * _SAMPLES_PER_MS
+    def _too_long(self) -> bool:
+        """Would the window just pushed take the open utterance past max_utterance_ms?"""
+        return self._position - self._utterance_start > self.settings.max_utterance_ms * _SAMPLES_PER_MS
 
     def _close(self, end: int) -> SpeechStopped:
         """End the open utterance at stream position `end`; trailing silence goes back to the prefix buffer."""
         kept = self._kept if self.state is TurnState.STOPPING else len(self._utterance)
         audio = np.concatenate(self._utterance[:kept])
-        self._remember_quiet(self._utterance[kept:])
-        self._utterance = []
+        if self.settings:
+            self._remember_quiet(self._utterance[kept:])
+        start, self._utterance, self._utterance_start = self._utterance_start, [], end
         self.state = TurnState.QUIET
-        return SpeechStopped(self._utterance_start // _SAMPLES_PER_MS, end // _SAMPLES_PER_MS, audio)
+        return SpeechStopped(start // _SAMPLES_PER_MS, end // _SAMPLES_PER_MS, audio)
 
     def _remember_quiet(self, windows: list[np.ndarray]) -> None:
         """Keep just enough recent non-speech audio to serve as prefix padding."""

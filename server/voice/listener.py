@@ -19,7 +19,7 @@ import numpy as np
 
 from audio.codecs import AudioFormat
 from audio.resample import StreamResampler
-from audio.turns import SilenceBegan, SpeechResumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent, TurnSettings, TurnState
+from audio.turns import SilenceBegan, SpeechResumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent, TurnSettings
 from audio.vad import SAMPLE_RATE
 from server.voice.models import SpeechModels
 
@@ -97,7 +97,7 @@ class Listener:
     @property
     def idle(self) -> bool:
         """No audio queued and no utterance open."""
-        return self._queue.empty() and self._detector.state is TurnState.QUIET and not len(self._detector._pending)
+        return self._queue.empty() and self._detector.idle
 
     def configure(self, input_format: AudioFormat, turn_settings: TurnSettings | None) -> None:
         """Change format or turn detection; refused (FormatLocked) while an utterance is open."""
@@ -223,7 +223,7 @@ class Listener:
         now = time.monotonic()
         item_id = self._item_id or self.new_item_id()
         self._item_id = None
-        cut = self._detector.state is not TurnState.QUIET or event.audio_end_ms != self._detector.position_ms and self._speculation is None
+        cut = event.cut
         speculation = self._speculation
         self._speculation = None
         if speculation is not None and speculation[0] == len(event.audio):
