@@ -34,6 +34,18 @@ class ToolFinished:
 
 
 @dataclass(frozen=True)
+class ClientToolCall:
+    """The model called a tool the caller's client runs: hand it over; the turn ends after these.
+
+    `arguments` is the JSON the client gets: the tool's own arguments, without `pre_exec_msg`.
+    """
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class TurnFailed:
     """The model could not be reached or broke off; `apology` is what to tell the caller."""
 
@@ -44,9 +56,9 @@ class TurnFailed:
 
 @dataclass(frozen=True)
 class TurnDone:
-    """The turn ended; `stop_reason` is `completed`, `max_steps` or `failed`."""
+    """The turn ended; `stop_reason` is `completed`, `client_tools` (waiting for the client), `max_steps` or `failed`."""
 
     stop_reason: str
 
 
-AgentEvent = TextDelta | ToolStarted | ToolFinished | TurnFailed | TurnDone
+AgentEvent = TextDelta | ToolStarted | ToolFinished | ClientToolCall | TurnFailed | TurnDone

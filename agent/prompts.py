@@ -1,10 +1,12 @@
-"""The compiled system prompt: persona, memory blocks, memory counts and the current time."""
+"""The prompts: the voice agent's compiled system message and the sleeptime memory agent's instructions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from memory.blocks import HUMAN, PERSONA, MemoryBlock
 
 HIDDEN_TOOL_FOLLOW_UP = (
     "[This is an automated system message hidden from the user] "
@@ -15,19 +17,30 @@ APOLOGY = "Sorry, I'm having trouble answering right now. Please try again in a 
 
 
 def compile_system_prompt(
-    persona: str,
-    blocks: Mapping[str, str],
+    blocks: Sequence[MemoryBlock],
     archived_passages: int,
     past_messages: int,
     timezone: str,
     now: datetime,
+    instructions: str | None = None,
 ) -> str:
-    """The system message for one step of the agent loop."""
+    """The system message for one step of the agent loop.
+
+    The `persona` block opens it (followed by a session's extra `instructions`); the other
+    blocks follow with their sizes, then how much older memory exists and the local time.
+    """
     local = now.astimezone(ZoneInfo(timezone))
-    parts = [persona.strip()]
-    if blocks:
-        rendered = "\n".join(f"<{label}>\n{value}\n</{label}>" for label, value in blocks.items())
-        parts.append(f"<memory_blocks>\n{rendered}\n</memory_blocks>")
+    persona = next((b.value for b in blocks if b.label == PERSONA), "")
+    parts = [p.strip() for p in (persona, instructions) if p and p.strip()]
+    memory = [b for b in blocks if b.label != PERSONA]
+    if memory:
+        rendered = "\n".join(
+            f'<{b.label} characters="{len(b.value)}/{b.limit}">\n{b.value}\n</{b.label}>' for b in memory
+        )
+        parts.append(
+            "Your memory blocks: what you know and keep in mind across calls "
+            f"(<{HUMAN}> is about the person you are talking to).\n<memory_blocks>\n{rendered}\n</memory_blocks>"
+        )
     parts.append(
         "<memory_metadata>\n"
         f"- The current time is {local.strftime('%A, %Y-%m-%d %H:%M %Z')}.\n"
@@ -38,6 +51,34 @@ def compile_system_prompt(
     parts.append(
         "You are speaking on a voice call: answer in short, plain spoken sentences without "
         "markdown or lists. Before calling a tool, fill pre_exec_msg with a short sentence to say "
-        "while it runs."
+        "while it runs. When the caller refers to something you cannot see in this conversation, "
+        "call search_memory."
     )
     return "\n\n".join(parts)
+
+
+SLEEPTIME_SYSTEM_PROMPT = """\
+You are the memory of a voice assistant, working in the background while it talks with a person.
+Older parts of the conversation are leaving the assistant's context window. Your job is to make
+sure nothing worth remembering is lost:
+
+1. Call store_memories once with chunks of the (Older) lines, each chunk one topic, given by the
+   line numbers it spans (start_index, end_index, inclusive) and a one-sentence `context` saying
+   what the chunk is about and why it matters. Skip small talk that carries no information.
+2. Call rethink_user_memory with the complete new text of the <human> block: everything durable
+   about the person (name, preferences, plans, relationships, facts they shared), merging what the
+   block already holds with what the transcript adds. Write short factual lines; replace facts that
+   changed; stay within the block's character limit.
+3. Call finish_rethinking_memory.
+
+Only use the tools; do not answer with text."""
+
+
+def sleeptime_request(transcript: str, persona: MemoryBlock, human: MemoryBlock) -> str:
+    """The user message of a sleeptime run: the current blocks and the numbered transcript."""
+    return (
+        f"The assistant's persona:\n<{PERSONA}>\n{persona.value}\n</{PERSONA}>\n\n"
+        f'The current <{HUMAN}> block ({len(human.value)}/{human.limit} characters):\n'
+        f"<{HUMAN}>\n{human.value}\n</{HUMAN}>\n\n"
+        f"The transcript; (Older) lines are leaving the context, (Newer) lines stay:\n{transcript}"
+    )

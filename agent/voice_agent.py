@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.events import AgentEvent, TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from agent.client_calls import NO_CLIENT_RESULT, client_result, unanswered_calls
+from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed
 from agent.llm import ChatModel, ModelError
 from agent.prompts import APOLOGY, HIDDEN_TOOL_FOLLOW_UP
 from agent.streaming import StreamParser
-from agent.tools.toolset import ToolResult, ToolSet
+from agent.tools.base import CallContext
+from agent.tools.toolset import ToolArgumentsError, ToolResult, ToolSet
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord, ToolCallRecord
 
@@ -36,13 +38,32 @@ class VoiceAgent:
     tools: ToolSet
     messages: MessageStore
     system_prompt: Callable[[], Awaitable[str]]
+    after_turn: Callable[[], Awaitable[None]] | None = None
     _response_id: str | None = field(default=None, init=False)
 
     async def add_user_message(self, text: str, hidden: bool = False) -> MessageRecord:
         """Persist something the caller said (or a hidden system note) into history and context."""
+        await self._close_unanswered()
         message = MessageRecord(agent_id=self.agent.id, role="user", content=text, hidden=hidden)
         await self.messages.append([message])
         return message
+
+    async def add_tool_output(self, call_id: str, output: str) -> bool:
+        """Persist the client's result for one of its tool calls; False when no call with that id awaits one.
+
+        The hidden "summarize the result" note follows the last awaited result.
+        """
+        waiting = unanswered_calls(await self.messages.buffer(self.agent.id))
+        if call_id not in {c.id for c in waiting}:
+            return False
+        await self.messages.append(self._tool_messages({call_id: client_result(output)}, follow_up=len(waiting) == 1))
+        return True
+
+    async def _close_unanswered(self) -> None:
+        """Give client-side calls still waiting an error result, so the conversation can go on."""
+        waiting = unanswered_calls(await self.messages.buffer(self.agent.id))
+        if waiting:
+            await self.messages.append(self._tool_messages({c.id: NO_CLIENT_RESULT for c in waiting}, follow_up=True))
 
     async def truncate_response(self, response_id: str, heard: str) -> None:
         """Keep in history only what the caller heard of a response's assistant text.
@@ -71,6 +92,7 @@ class VoiceAgent:
             yield event
 
     async def _request(self) -> dict[str, Any]:
+        await self.tools.refresh()
         context = await self.messages.buffer(self.agent.id)
         request: dict[str, Any] = {
             "messages": [{"role": "system", "content": await self.system_prompt()}]
@@ -91,8 +113,10 @@ class VoiceAgent:
         If the consumer cancels mid-step, what was already said is persisted as an
         interrupted assistant message, and tool calls that never ran get a
         `cancelled` result so the conversation stays valid for the next request.
+        Calls to client-side tools are handed over (`ClientToolCall`) and end the turn.
         """
         self._response_id = response_id
+        await self._close_unanswered()
         for _ in range(self.agent.llm.max_steps):
             parser = StreamParser()
             try:
@@ -102,7 +126,7 @@ class VoiceAgent:
             except ModelError as exc:
                 await self._save_partial(parser)
                 yield TurnFailed(str(exc), exc.code, APOLOGY)
-                yield TurnDone("failed")
+                yield await self._done("failed")
                 return
             except (asyncio.CancelledError, GeneratorExit):
                 await asyncio.shield(self._save_partial(parser))
@@ -110,49 +134,82 @@ class VoiceAgent:
             calls = [c for c in parser.calls if c.name]
             if not calls:
                 await self._save_assistant(parser.content)
-                yield TurnDone("completed")
+                yield await self._done("completed")
                 return
             records = [ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments or "{}") for c in calls]
             said = " ".join(c.spoken for c in calls if c.spoken)
-            await self._save_assistant(parser.content or said or None, tool_calls=records)
-            for call in records:
-                yield ToolStarted(call.id, call.name, _arguments(call.arguments))
-            results = [_CANCELLED_RESULT] * len(records)
+            here = [c for c in records if not self.tools.runs_on_client(c.name)]
+            results = dict.fromkeys((c.id for c in records), _CANCELLED_RESULT)
             try:
-                results = list(await asyncio.gather(*(self.tools.call(c.name, c.arguments) for c in records)))
+                for call in here:
+                    yield ToolStarted(call.id, call.name, _arguments(call.arguments))
+                ran = await asyncio.gather(*(
+                    self.tools.call(c.name, c.arguments, CallContext(self.agent.id, c.id, self._response_id)) for c in here
+                ))
+                results = dict(zip((c.id for c in here), ran, strict=True))
             finally:
-                await asyncio.shield(self._save_tool_results(records, results))
-            for call, result in zip(records, results, strict=True):
-                yield ToolFinished(call.id, call.name, result.content, result.is_error)
-        yield TurnDone("max_steps")
+                await asyncio.shield(self._save_step(parser.content or said or None, records, results))
+            for call in here:
+                yield ToolFinished(call.id, call.name, results[call.id].content, results[call.id].is_error)
+            handed = [c for c in records if c.id not in results]
+            if handed:
+                for call in handed:
+                    yield ClientToolCall(call.id, call.name, self._client_arguments(call))
+                yield await self._done("client_tools")
+                return
+        yield await self._done("max_steps")
 
-    async def _save_assistant(
+    async def _done(self, stop_reason: str) -> TurnDone:
+        """End the turn: run the `after_turn` upkeep (the buffer trim) before reporting it done."""
+        if self.after_turn is not None:
+            await self.after_turn()
+        return TurnDone(stop_reason)
+
+    def _assistant(
         self, content: str | None, tool_calls: list[ToolCallRecord] | None = None, interrupted: bool = False
-    ) -> None:
-        await self.messages.append([
-            MessageRecord(
-                agent_id=self.agent.id,
-                role="assistant",
-                content=content,
-                tool_calls=tool_calls or [],
-                interrupted=interrupted,
-                response_id=self._response_id,
-            )
-        ])
+    ) -> MessageRecord:
+        return MessageRecord(
+            agent_id=self.agent.id,
+            role="assistant",
+            content=content,
+            tool_calls=tool_calls or [],
+            interrupted=interrupted,
+            response_id=self._response_id,
+        )
+
+    async def _save_assistant(self, content: str | None, interrupted: bool = False) -> None:
+        await self.messages.append([self._assistant(content, interrupted=interrupted)])
 
     async def _save_partial(self, parser: StreamParser) -> None:
         if parser.content:
             await self._save_assistant(parser.content, interrupted=True)
 
-    async def _save_tool_results(self, calls: list[ToolCallRecord], results: list[ToolResult]) -> None:
-        tool_messages = [
-            MessageRecord(
-                agent_id=self.agent.id, role="tool", content=r.content, tool_call_id=c.id, response_id=self._response_id
-            )
-            for c, r in zip(calls, results, strict=True)
+    async def _save_step(self, content: str | None, calls: list[ToolCallRecord], results: dict[str, ToolResult]) -> None:
+        """Persist a tool-calling step at once: the assistant's calls and the results there are.
+
+        Written together after the tools ran, so a cancellation never leaves a call
+        without its result; client-side calls get theirs later (`add_tool_output`).
+        """
+        answered = {c.id: results[c.id] for c in calls if c.id in results}
+        follow_up = len(answered) == len(calls)
+        await self.messages.append([self._assistant(content, tool_calls=calls), *self._tool_messages(answered, follow_up)])
+
+    def _tool_messages(self, results: dict[str, ToolResult], follow_up: bool) -> list[MessageRecord]:
+        """Tool result messages, then (with `follow_up`) the hidden note asking the model to sum them up."""
+        messages = [
+            MessageRecord(agent_id=self.agent.id, role="tool", content=r.content, tool_call_id=call_id, response_id=self._response_id)
+            for call_id, r in results.items()
         ]
-        follow_up = MessageRecord(agent_id=self.agent.id, role="user", content=HIDDEN_TOOL_FOLLOW_UP, hidden=True)
-        await self.messages.append([*tool_messages, follow_up])
+        if follow_up:
+            messages.append(MessageRecord(agent_id=self.agent.id, role="user", content=HIDDEN_TOOL_FOLLOW_UP, hidden=True))
+        return messages
+
+    def _client_arguments(self, call: ToolCallRecord) -> str:
+        """The arguments a client-side tool gets: its own (no `pre_exec_msg`), or the raw text if not JSON."""
+        try:
+            return json.dumps(self.tools.arguments(call.name, call.arguments))
+        except ToolArgumentsError:
+            return call.arguments
 
 
 def _arguments(raw: str) -> dict[str, Any]:

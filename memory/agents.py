@@ -53,6 +53,12 @@ class AgentStore:
             assert found is not None
             return found
 
+    async def resolve(self, owner: str, name_or_id: str | None) -> AgentRecord | None:
+        """The agent a caller asked for: the named one, or the `default` (created on first use) when none is named."""
+        if name_or_id in (None, DEFAULT_AGENT_NAME):
+            return await self.get_or_create_default(owner)
+        return await self.get(owner, name_or_id)
+
     async def list(self, owner: str) -> list[AgentRecord]:
         """The owner's agents, sorted by name."""
         ids = await self._redis.hvals(keys.agent_names(owner))
@@ -61,14 +67,14 @@ class AgentStore:
         return sorted(agents, key=lambda a: a.name)
 
     async def delete(self, owner: str, name_or_id: str) -> bool:
-        """Delete the agent and its conversation; False when there was none."""
+        """Delete the agent, its conversation and its memory blocks; False when there was none."""
         agent = await self.get(owner, name_or_id)
         if agent is None:
             return False
         message_ids = await self._redis.lrange(keys.history(agent.id), 0, -1)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.agent_names(owner), agent.name)
-            pipe.delete(keys.agent(agent.id), keys.history(agent.id), keys.buffer(agent.id))
+            pipe.delete(keys.agent(agent.id), keys.history(agent.id), keys.buffer(agent.id), keys.blocks(agent.id))
             if message_ids:
                 pipe.delete(*[keys.message(m.decode()) for m in message_ids])
             await pipe.execute()

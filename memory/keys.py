@@ -26,3 +26,18 @@ def history(agent_id: str) -> str:
 def buffer(agent_id: str) -> str:
     """List of the message ids in the agent's context window, oldest first."""
     return f"{PREFIX}:buffer:{agent_id}"
+
+
+def blocks(agent_id: str) -> str:
+    """Hash of block label -> memory block (JSON) of one agent."""
+    return f"{PREFIX}:blocks:{agent_id}"
+
+
+def jobs() -> str:
+    """The stream of background jobs (sleeptime runs), read by a consumer group."""
+    return f"{PREFIX}:jobs"
+
+
+def dead_jobs() -> str:
+    """The stream where jobs that kept failing are parked for an operator to see and replay."""
+    return f"{PREFIX}:jobs:dead"

@@ -38,6 +38,10 @@ class MessageStore:
         raw = await self._redis.get(keys.message(message_id))
         return MessageRecord.model_validate_json(raw) if raw is not None else None
 
+    async def get_many(self, message_ids: Sequence[str]) -> list[MessageRecord]:
+        """Messages by id, in the order given (ids with no stored message are skipped)."""
+        return await self._load([i.encode() for i in message_ids])
+
     async def _load(self, ids: list[bytes]) -> list[MessageRecord]:
         if not ids:
             return []

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from memory.tool_records import MCPServerRecord, WebhookToolRecord
+
 
 def new_id(prefix: str) -> str:
     """A fresh, sortable-enough unique id with a readable prefix (`agent-…`, `msg-…`)."""
@@ -39,6 +41,8 @@ class AgentRecord(BaseModel):
     system_prompt: str = "You are a helpful voice assistant. Keep answers short and speakable."
     llm: LLMConfig = Field(default_factory=LLMConfig)
     tools: list[str] = Field(default_factory=list, description="Python tools as 'module:function'")
+    mcp_servers: list[MCPServerRecord] = Field(default_factory=list, description="MCP servers whose tools it may call")
+    webhooks: list[WebhookToolRecord] = Field(default_factory=list, description="HTTP endpoints it may call as tools")
     timezone: str = "UTC"
     created_at: datetime = Field(default_factory=utc_now)
 

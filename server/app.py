@@ -12,17 +12,20 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from memory.agents import DEFAULT_AGENT_NAME
+from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.http import json_response, text_response
+from server.metrics import ACTIVE_SESSIONS, exposition
 from server.realtime.protocol import ServerEventEncoder, error_event
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
+from server.static_files import is_static_path, static_response
+from server.twilio.connection import TWILIO_PATH, serve_call
 
 log = logging.getLogger(__name__)
 
 REALTIME_PATH = "/v1/realtime"
-WEBSOCKET_PATHS = {REALTIME_PATH}
+WEBSOCKET_PATHS = {REALTIME_PATH, TWILIO_PATH}
 
 
 class Gateway:
@@ -34,7 +37,7 @@ class Gateway:
         self._server: Server | None = None
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
-        """Whether the stores are reachable and a model is configured, with details."""
+        """Whether Redis and archival memory are reachable and a model is configured, with details."""
         checks: dict[str, object] = {}
         try:
             checks["redis"] = bool(await self.runtime.redis.ping())
@@ -42,7 +45,9 @@ class Gateway:
             checks["redis"] = f"unreachable: {exc}"
         endpoint = self.runtime.default_endpoint()
         checks["llm"] = {"configured": endpoint.configured, "base_url": endpoint.base_url, "model": endpoint.model}
-        ready = checks["redis"] is True and endpoint.configured
+        archival = await self.runtime.memory.readiness()
+        checks["archival"] = archival
+        ready = checks["redis"] is True and endpoint.configured and archival["reachable"] is True
         return ready, checks
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -53,8 +58,17 @@ class Gateway:
         if path == "/readyz":
             ready, checks = await self.readiness()
             return json_response(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, {"ready": ready, **checks})
+        if path == "/metrics":
+            body, content_type = exposition()
+            return text_response(HTTPStatus.OK, body.decode(), content_type)
+        if is_static_path(path):
+            return static_response(path)
+        if is_agents_path(path):
+            return await agents_response(self.runtime, request, path)
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
+        if path == TWILIO_PATH:
+            return None  # Twilio signs the upgrade and presents its token in the stream's `start` message
         if self.runtime.keys.owner_of(presented_key(request.headers)) is None:
             return json_response(HTTPStatus.UNAUTHORIZED, {"error": {"code": "invalid_api_key", "message": "missing or invalid API key"}})
         return None
@@ -74,10 +88,16 @@ class Gateway:
             await connection.close(CloseCode.TRY_AGAIN_LATER, "too many sessions; try again later")
             return
         self.sessions += 1
+        protocol = "twilio" if urlsplit(connection.request.path).path == TWILIO_PATH else "realtime"
+        ACTIVE_SESSIONS.labels(protocol).inc()
         try:
-            await self._realtime(connection)
+            if protocol == "twilio":
+                await serve_call(self.runtime, connection)
+            else:
+                await self._realtime(connection)
         finally:
             self.sessions -= 1
+            ACTIVE_SESSIONS.labels(protocol).dec()
 
     async def _realtime(self, connection: ServerConnection) -> None:
         request = connection.request
@@ -85,10 +105,7 @@ class Gateway:
         owner = self.runtime.keys.owner_of(presented_key(request.headers))
         assert owner is not None
         wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
-        if wanted in (None, DEFAULT_AGENT_NAME):
-            agent = await self.runtime.agents.get_or_create_default(owner)
-        else:
-            agent = await self.runtime.agents.get(owner, wanted)
+        agent = await self.runtime.agents.resolve(owner, wanted)
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
             reason = f"unknown agent {wanted!r}"

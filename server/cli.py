@@ -12,12 +12,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from memory.agents import AgentExistsError
+from memory.archival import ArchivalStoreError
 from memory.records import AgentRecord, LLMConfig
 from server.app import Gateway
 from server.auth import LOCAL_OWNER
 from server.config import Settings
+from server import tools_cli
+from server.memory_cli import add_commands, archival_failure, run_jobs, run_memory
+from server.memory_services import archival_config
 from server.runtime import Runtime
+from server.twilio import twiml
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -38,12 +45,21 @@ async def _serve(settings: Settings) -> int:
         )
         return 2
     runtime = Runtime(settings)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except ArchivalStoreError as exc:
+        print(f"confab: {archival_failure(exc, settings.qdrant_url)}", file=sys.stderr)
+        await runtime.stop()
+        return 2
     gateway = Gateway(runtime)
     await gateway.start()
     endpoint = runtime.default_endpoint()
     print(f"confab: listening on ws://{settings.host}:{gateway.port}/v1/realtime (health: /healthz, /readyz)")
+    signatures = "checked" if settings.twilio_auth_token else "not checked (set CONFAB_TWILIO_AUTH_TOKEN)"
+    print(f"confab: phone calls (Twilio Media Streams) at /v1/twilio; X-Twilio-Signature {signatures}")
     print(f"confab: conversation state in {runtime.redis_description}")
+    archival = archival_config(settings)
+    print(f"confab: archival memory in {archival.store_description}; embeddings: {archival.embedder_description}")
     if endpoint.configured:
         print(f"confab: language model {endpoint.model} at {endpoint.base_url or 'https://api.openai.com/v1'}")
     else:
@@ -65,7 +81,7 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, serving=False)
     await runtime.start()
     try:
         return await work(runtime)
@@ -89,12 +105,12 @@ def _agents(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{agent.name}\t{agent.id}\t{agent.llm.model or settings.llm_model}")
             return 0
         if args.agents_command == "create":
-            agent = AgentRecord(
-                owner=owner, name=args.name, tools=args.tool or [], timezone=args.timezone,
-                llm=LLMConfig(model=args.model, base_url=args.base_url, strict=args.strict),
-                **({"system_prompt": args.prompt} if args.prompt else {}),
-            )
             try:
+                agent = AgentRecord(
+                    owner=owner, name=args.name, tools=args.tool or [], timezone=args.timezone,
+                    llm=LLMConfig(model=args.model, base_url=args.base_url, strict=args.strict),
+                    **({"system_prompt": args.prompt} if args.prompt else {}), **tools_cli.tool_fields(args),
+                )
                 runtime.tools_for(agent)
                 await store.create(agent)
             except (AgentExistsError, ValueError) as exc:
@@ -107,8 +123,14 @@ def _agents(args: argparse.Namespace, settings: Settings) -> int:
             print(f"confab: no agent {args.name!r} for owner {owner!r}", file=sys.stderr)
             return 1
         if args.agents_command == "show":
-            print(json.dumps(found.model_dump(mode="json", exclude={"llm": {"api_key"}}), indent=2))
+            secrets = {"llm": {"api_key"}, "webhooks": {"__all__": {"secret", "headers"}}, "mcp_servers": {"__all__": {"env", "headers"}}}
+            print(json.dumps(found.model_dump(mode="json", exclude=secrets), indent=2))
             return 0
+        try:
+            await runtime.memory.forget(found.id)
+        except ArchivalStoreError as exc:
+            print(f"confab: {found.name} was not deleted: {archival_failure(exc, settings.qdrant_url)}", file=sys.stderr)
+            return 1
         await store.delete(owner, found.id)
         print(f"deleted {found.name} ({found.id})")
         return 0
@@ -140,9 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--tool", action="append", help="a Python tool as module:function (repeatable)")
     create.add_argument("--timezone", default="UTC", help="IANA timezone, e.g. Europe/Paris")
     create.add_argument("--strict", action="store_true", help="use strict JSON schemas for tool calls")
+    tools_cli.add_create_options(create)
     for name in ("show", "delete"):
         sub = agent_commands.add_parser(name, parents=[owner], help=f"{name} an agent")
         sub.add_argument("name", help="agent name or id")
+    add_commands(commands, owner, common)
+    tools_cli.add_commands(commands, owner)
+    twiml.add_command(commands)
     return parser
 
 
@@ -150,9 +176,23 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `confab` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print(f"confab: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return asyncio.run(_serve(settings))
+    if args.command == "twiml":
+        return twiml.print_twiml(args, settings)
+    if args.command == "memory":
+        owner = _owner(args, settings)
+        return asyncio.run(_with_runtime(settings, lambda runtime: run_memory(args, runtime, owner)))
+    if args.command == "jobs":
+        return asyncio.run(_with_runtime(settings, lambda runtime: run_jobs(args, runtime)))
+    if args.command == "tools":
+        owner = _owner(args, settings)
+        return asyncio.run(_with_runtime(settings, lambda runtime: tools_cli.run_tools(args, runtime, owner)))
     return _agents(args, settings)
 
 

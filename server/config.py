@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,6 +14,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from memory.archive import EmbedderKind
+from memory.buffer import BufferLimits
 
 
 class Settings(BaseSettings):
@@ -43,6 +46,21 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "qdrant_url"))
+    qdrant_api_key: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_API_KEY", "qdrant_api_key"))
+
+    embedder: EmbedderKind = "sentence-transformers"
+    embedding_model: str | None = Field(default=None, description="sentence-transformers path, or the endpoint's model name")
+    embedding_dim: int = 384
+    embedding_base_url: str | None = None
+    embedding_api_key: str | None = None
+    max_message_buffer_length: int = 30
+    min_message_buffer_length: int = 15
+    block_char_limit: int = Field(default=5000, gt=0)
+    jobs_concurrency: int = 2
+    jobs_max_attempts: int = 5
+    jobs_retry_base_s: float = 2.0
+    jobs_claim_idle_s: float = 30.0
+    jobs_poll_s: float = 1.0
 
     speech: bool = Field(default=True, description="load STT/TTS/VAD models (off: text-only server)")
     stt_model: str | None = Field(default=None, description="faster-whisper model name or path (default: bundled tiny.en)")
@@ -50,10 +68,19 @@ class Settings(BaseSettings):
     tts_voice: str | None = Field(default=None, description="Piper .onnx voice path (default: bundled en_US-joe-medium)")
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    twilio_auth_token: str | None = Field(default=None, description="validate X-Twilio-Signature on /v1/twilio with it")
+    public_url: str | None = Field(default=None, description="base URL callers see, e.g. wss://voice.example.com (signed URLs)")
     max_sessions: int = 100
     max_frame_bytes: int = 1 << 20
     idle_timeout_s: float = 300.0
     tool_timeout_s: float = 20.0
+    mcp_connect_timeout_s: float = 10.0
+
+    @model_validator(mode="after")
+    def _check_buffer(self) -> Settings:
+        """Refuse buffer lengths the trimmer cannot work with (both > 4, max > min)."""
+        BufferLimits(self.min_message_buffer_length, self.max_message_buffer_length)
+        return self
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
 from audio.stt import TranscriberSettings
 from audio.tts import SynthesizerSettings
 from agent.llm import ChatModel, ModelEndpoint
-from agent.prompts import compile_system_prompt
-from agent.tools.python_tools import load_python_tool
+from agent.tools.base import ToolSource
+from agent.tools.hub import ToolHub
 from agent.tools.toolset import ToolSet
 from agent.voice_agent import VoiceAgent
 from memory.agents import AgentStore
@@ -21,6 +21,7 @@ from memory.records import AgentRecord
 from memory.redis_server import EmbeddedRedis
 from server.auth import KeyRing
 from server.config import Settings
+from server.memory_services import MemoryServices
 from server.voice.models import SpeechModels
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,15 @@ class Runtime:
 
     settings: Settings
     embedded_redis: EmbeddedRedis | None = None
+    serving: bool = field(default=True, kw_only=True)
+    """A server process: open archival memory, run the sleeptime worker and load the speech models
+    (one-shot CLI commands: False)."""
     redis: Redis = field(init=False)
     agents: AgentStore = field(init=False)
     messages: MessageStore = field(init=False)
     keys: KeyRing = field(init=False)
+    tool_hub: ToolHub = field(init=False)
+    memory: MemoryServices = field(init=False)
     speech: SpeechModels | None = field(default=None, init=False)
     _models: dict[ModelEndpoint, ChatModel] = field(default_factory=dict, init=False)
 
@@ -50,8 +56,13 @@ class Runtime:
         self.agents = AgentStore(self.redis)
         self.messages = MessageStore(self.redis)
         self.keys = KeyRing.parse(self.settings.api_keys)
-        if self.settings.speech:
-            self.speech = await SpeechModels.load(self._stt_settings(), self._tts_settings())
+        self.tool_hub = ToolHub(self.settings.tool_timeout_s, self.settings.mcp_connect_timeout_s)
+        self.memory = MemoryServices(self.settings, self.redis, self.agents, self.messages, self.model_for)
+        if self.serving:
+            await self.memory.open_archive()
+            self.memory.start_worker()
+            if self.settings.speech:
+                self.speech = await SpeechModels.load(self._stt_settings(), self._tts_settings())
 
     def _stt_settings(self) -> TranscriberSettings:
         s = self.settings
@@ -68,6 +79,8 @@ class Runtime:
 
     async def stop(self) -> None:
         """Close clients and stop the embedded Redis if this process started it."""
+        await self.tool_hub.close()
+        await self.memory.close()
         for model in self._models.values():
             await model.close()
         if self.speech is not None:
@@ -106,14 +119,15 @@ class Runtime:
 
     def tools_for(self, agent: AgentRecord) -> ToolSet:
         """The tools the agent's model may call."""
-        return ToolSet([load_python_tool(ref) for ref in agent.tools], timeout_s=self.settings.tool_timeout_s)
+        tools = [*self.memory.builtin_tools(agent), *self.tool_hub.tools(agent)]
+        return ToolSet(tools, timeout_s=self.settings.tool_timeout_s, sources=self.tool_hub.sources(agent))
 
-    def voice_agent(self, agent: AgentRecord, instructions: str | None = None) -> VoiceAgent:
-        """A `VoiceAgent` for one session; `instructions` (from session.update) extend the persona."""
-        persona = agent.system_prompt if not instructions else f"{agent.system_prompt}\n\n{instructions}"
-
-        async def system_prompt() -> str:
-            past = await self.messages.count(agent.id)
-            return compile_system_prompt(persona, {}, 0, past, agent.timezone, datetime.now(UTC))
-
-        return VoiceAgent(agent, self.model_for(agent), self.tools_for(agent), self.messages, system_prompt)
+    def voice_agent(self, agent: AgentRecord, instructions: str | None = None, client_tools: ToolSource | None = None) -> VoiceAgent:
+        """A `VoiceAgent` for one session; `instructions` (from session.update) extend the persona,
+        `client_tools` (declared by a Realtime client) join the agent's own."""
+        tools = self.tools_for(agent)
+        return VoiceAgent(
+            agent, self.model_for(agent), tools.with_source(client_tools) if client_tools else tools, self.messages,
+            system_prompt=functools.partial(self.memory.system_prompt, agent, instructions),
+            after_turn=functools.partial(self.memory.after_turn, agent),
+        )

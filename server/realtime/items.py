@@ -6,6 +6,7 @@ import uuid
 from typing import Literal
 
 from openai.types.realtime import (
+    ConversationItem,
     ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemTruncatedEvent,
     InputAudioBufferClearedEvent,
@@ -79,12 +80,12 @@ def assistant_item(item_id: str, text: str, status: Literal["completed", "incomp
     )
 
 
-def item_added(item: RealtimeConversationItemUserMessage | RealtimeConversationItemAssistantMessage, previous: str | None) -> ConversationItemAdded:
+def item_added(item: ConversationItem, previous: str | None) -> ConversationItemAdded:
     """`conversation.item.added`."""
     return ConversationItemAdded(type="conversation.item.added", event_id=new_event_id(), item=item, previous_item_id=previous)
 
 
-def item_done(item: RealtimeConversationItemUserMessage | RealtimeConversationItemAssistantMessage, previous: str | None) -> ConversationItemDone:
+def item_done(item: ConversationItem, previous: str | None) -> ConversationItemDone:
     """`conversation.item.done`."""
     return ConversationItemDone(type="conversation.item.done", event_id=new_event_id(), item=item, previous_item_id=previous)
 
@@ -93,7 +94,7 @@ def response_model(
     response_id: str,
     status: ResponseStatus,
     modalities: list[Modality],
-    output: list[RealtimeConversationItemAssistantMessage] | None = None,
+    output: list[ConversationItem] | None = None,
     reason: Literal["turn_detected", "client_cancelled"] | None = None,
     error: tuple[str, str] | None = None,
 ) -> RealtimeResponse:

@@ -7,9 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from openai.types.realtime import RealtimeConversationItemFunctionCall
 from pydantic import BaseModel
 
+from agent.events import ClientToolCall
 from server.realtime import items
+from server.realtime.client_tools import function_call_events
 from server.voice.speaker import Speaker, heard_text
 
 SendEvent = Callable[[BaseModel], Awaitable[None]]
@@ -28,6 +31,9 @@ class ResponseOutput(Protocol):
 
     def flush(self) -> None:
         """A tool is about to run: say what has been written so far now."""
+
+    async def function_call(self, call: ClientToolCall) -> None:
+        """Hand a client-side tool call to the client (the response ends after it)."""
 
     def mute(self) -> None:
         """The caller barged in: send no more audio, at once."""
@@ -60,6 +66,7 @@ class RealtimeEventOutput:
     _item_id: str = field(default_factory=items.new_item_id, init=False)
     _opened: bool = field(default=False, init=False)
     _previous: str | None = field(default=None, init=False)
+    _calls: list[RealtimeConversationItemFunctionCall] = field(default_factory=list, init=False)
 
     @property
     def modality(self) -> items.Modality:
@@ -109,6 +116,16 @@ class RealtimeEventOutput:
         if self.speaker is not None:
             self.speaker.flush_text()
 
+    async def function_call(self, call: ClientToolCall) -> None:
+        """Send the call's `function_call` item at once (output_index 1, 2, ...; 0 is the assistant message)
+        while the pre-execution message is spoken; `response.done` lists it too."""
+        self.flush()
+        previous = self._calls[-1].id if self._calls else self._item_id if self._opened else self.previous_item_id()
+        events, item = function_call_events(self.response_id, 1 + len(self._calls), previous, call)
+        for event in events:
+            await self.send(event)
+        self._calls.append(item)
+
     def mute(self) -> None:
         """Stop the audio at once."""
         if self.speaker is not None:
@@ -141,6 +158,7 @@ class RealtimeEventOutput:
             await self.send(items.output_item_done(self.response_id, item))
             await self.send(items.item_done(item, self._previous))
             output.append(item)
+        output.extend(self._calls)
         await self.send(items.response_done(items.response_model(self.response_id, status, [self.modality], output, reason, error)))
 
 
@@ -159,6 +177,9 @@ class PlainTextOutput:
 
     def flush(self) -> None:
         """Text is never held back."""
+
+    async def function_call(self, call: ClientToolCall) -> None:
+        """Plain-text clients run no tools: the call is left unanswered (and closed with an error later)."""
 
     def mute(self) -> None:
         """There is no audio to stop."""

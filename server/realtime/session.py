@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from openai.types.realtime import (
     InputAudioBufferAppendEvent,
     InputAudioBufferClearEvent,
     InputAudioBufferCommitEvent,
+    RealtimeConversationItemFunctionCallOutput,
     RealtimeConversationItemUserMessage,
     RealtimeSessionCreateRequest,
     ResponseCancelEvent,
@@ -28,10 +28,11 @@ from openai.types.realtime import (
 )
 from pydantic import BaseModel
 
-from agent.events import TextDelta, ToolStarted, TurnDone, TurnFailed
+from agent.events import TurnFailed
 from agent.voice_agent import VoiceAgent
 from memory.records import AgentRecord
 from server.realtime import items
+from server.realtime.client_tools import ClientTools, accept_output
 from server.realtime.outputs import CancelReason, PlainTextOutput, RealtimeEventOutput, ResponseOutput
 from server.realtime.protocol import (
     PlainTextUtterance,
@@ -42,8 +43,10 @@ from server.realtime.protocol import (
     parse_client_frame,
 )
 from server.realtime.voice_config import VoiceConfig, latency_event
+from server.metrics import RESPONSES, observe_turn
 from server.runtime import Runtime
 from server.voice.listener import FormatLocked, Listener, ListenerEvent, Transcribed, VoiceStarted, VoiceStopped
+from server.voice.reply import stream_reply
 from server.voice.speaker import Speaker, heard_text
 
 log = logging.getLogger(__name__)
@@ -85,12 +88,13 @@ class RealtimeSession:
     _response: ActiveResponse | None = field(default=None, init=False)
     _last_item_id: str | None = field(default=None, init=False)
     _listener: Listener | None = field(default=None, init=False)
+    _client_tools: ClientTools = field(default_factory=ClientTools, init=False)
     _spoken: OrderedDict[str, tuple[str, Speaker]] = field(default_factory=OrderedDict, init=False)
     _flood_reported: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.runtime.voice_agent(self.agent)
+        self._voice_agent = self.runtime.voice_agent(self.agent, client_tools=self._client_tools)
 
     async def send(self, event: BaseModel) -> None:
         """Encode and send one server event."""
@@ -105,7 +109,7 @@ class RealtimeSession:
     def _session_model(self) -> RealtimeSessionCreateRequest:
         return RealtimeSessionCreateRequest(
             type="realtime", model=self.agent.name, instructions=self.instructions or "",
-            output_modalities=[self.voice.modality], audio=self.voice.audio_config(),
+            output_modalities=[self.voice.modality], audio=self.voice.audio_config(), tools=list(self._client_tools.declared),
         )
 
     async def open(self) -> None:
@@ -165,11 +169,17 @@ class RealtimeSession:
         self.voice = voice
         if getattr(update, "instructions", None) is not None:
             self.instructions = update.instructions
-            self._voice_agent = self.runtime.voice_agent(self.agent, self.instructions)
+            self._voice_agent = self.runtime.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
+        if getattr(update, "tools", None) is not None:
+            for problem in self._client_tools.declare(update.tools):
+                await self.error(f"session.tools: {problem}; ignored", "invalid_value", event.event_id, "session.tools")
         await self.send(SessionUpdatedEvent(type="session.updated", event_id=new_event_id(), session=self._session_model()))
 
     async def _create_item(self, event: ConversationItemCreateEvent) -> None:
         item = event.item
+        if isinstance(item, RealtimeConversationItemFunctionCallOutput):
+            await self._function_call_output(event, item)
+            return
         if not isinstance(item, RealtimeConversationItemUserMessage):
             await self.error(f"conversation items of type {item.type}/{getattr(item, 'role', '')} are not supported", "unsupported_item", event.event_id, "item")
             return
@@ -178,7 +188,16 @@ class RealtimeSession:
             await self.error("a user message needs an input_text part with text", "invalid_value", event.event_id, "item.content")
             return
         message = await self._voice_agent.add_user_message(text)
-        stored = items.user_text_item(item.id or message.id, text)
+        await self._announce_item(items.user_text_item(item.id or message.id, text))
+
+    async def _function_call_output(self, event: ConversationItemCreateEvent, item: RealtimeConversationItemFunctionCallOutput) -> None:
+        stored = await accept_output(self._voice_agent, item)
+        if stored is None:
+            await self.error(f"no function call {item.call_id!r} is waiting for an output", "invalid_value", event.event_id, "item.call_id")
+            return
+        await self._announce_item(stored)
+
+    async def _announce_item(self, stored: items.ConversationItem) -> None:
         previous, self._last_item_id = self._last_item_id, stored.id
         await self.send(items.item_added(stored, previous))
         await self.send(items.item_done(stored, previous))
@@ -306,22 +325,19 @@ class RealtimeSession:
         await self._finish(response, "cancelled")
 
     async def _run_response(self, response: ActiveResponse) -> None:
-        status: items.ResponseStatus = "completed"
         failure: tuple[str, str] | None = None
+
+        async def failed(event: TurnFailed) -> None:
+            nonlocal failure
+            failure = (event.code, "server_error")
+            await self.error(event.message, event.code)
+
         try:
-            async for event in self._voice_agent.step_stream(response.response_id):
-                match event:
-                    case TextDelta():
-                        response.timings.setdefault("llm_first_token", time.monotonic())
-                        await response.output.text(event.text)
-                    case ToolStarted():
-                        response.output.flush()
-                    case TurnFailed():
-                        status, failure = "failed", (event.code, "server_error")
-                        await response.output.text(event.apology)
-                        await self.error(event.message, event.code)
-                    case TurnDone() if event.stop_reason == "max_steps":
-                        status = "incomplete"
+            if self._listener is not None:
+                await self._listener.settled()  # a response.create right after a commit answers what was just said
+            status: items.ResponseStatus = await stream_reply(
+                self._voice_agent, response.response_id, response.output, failed, response.timings
+            )
             await response.output.complete()
         except asyncio.CancelledError:
             return  # cancel_response() finishes it
@@ -344,6 +360,7 @@ class RealtimeSession:
             if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
                 self._remember_spoken(item_id, response.response_id, response.output.speaker)
         await response.output.finish(status, response.cancel_reason, failure)
+        RESPONSES.labels(status).inc()
         await self._report_latency(response)
 
     def _remember_spoken(self, item_id: str, response_id: str, speaker: Speaker) -> None:
@@ -359,5 +376,6 @@ class RealtimeSession:
             return
         event = latency_event(response.response_id, timings)
         log.info("turn latency %s", event.stages_ms)
+        observe_turn(event.stages_ms)
         if self.report_latency:
             await self.send_frame(event.model_dump_json())

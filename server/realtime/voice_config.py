@@ -67,8 +67,8 @@ class VoiceConfig:
         return config
 
     def _with_turn_detection(self, detection: Any) -> VoiceConfig:
-        if detection is None:
-            return replace(self, turn_settings=None)
+        if detection is None:  # push-to-talk: the client commits and sends response.create itself
+            return replace(self, turn_settings=None, create_response=False)
         base = self.turn_settings or TurnSettings()
         if detection.type == "semantic_vad":
             settings = replace(base, silence_duration_ms=_EAGERNESS_SILENCE_MS[detection.eagerness or "auto"])

@@ -143,6 +143,11 @@ class Listener:
         """Drop buffered audio and any open utterance."""
         await self._command("clear")
 
+    async def settled(self) -> None:
+        """Return once every committed utterance's transcript has been delivered."""
+        if self._emitting is not None:
+            await asyncio.gather(self._emitting, return_exceptions=True)
+
     async def close(self) -> None:
         """Stop the worker and pending transcriptions."""
         for task in (self._worker, self._emitting):

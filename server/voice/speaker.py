@@ -3,6 +3,8 @@
 Text is cut into speakable chunks (the first one early), each chunk is synthesised
 while the previous one is being sent, and frames leave at real-time pace plus a small
 lead, so a barge-in can stop the audio at once and what the caller heard is known.
+The pace restarts after a pause in synthesis (the caller's buffer ran dry), so audio
+that was late never leaves in a burst.
 """
 
 from __future__ import annotations
@@ -46,15 +48,24 @@ def heard_text(segments: list[SpokenSegment], audio_end_ms: float) -> str:
     return " ".join(heard)
 
 
+SegmentSent = Callable[[SpokenSegment], Awaitable[None]]
+
+
 @dataclass
 class Speaker:
-    """The output half of one voice response."""
+    """The output half of one voice response.
+
+    `whole_frames` pads each chunk with silence to a whole number of frames (telephony
+    wants fixed 20 ms frames); `on_segment_sent` is told after a chunk's last frame left.
+    """
 
     models: SpeechModels
     output_format: AudioFormat
     send_audio: SendAudio
     lead_ms: float = 300.0
     frame_ms: int = 100
+    whole_frames: bool = False
+    on_segment_sent: SegmentSent | None = None
     segments: list[SpokenSegment] = field(default_factory=list, init=False)
     timings: dict[str, float] = field(default_factory=dict, init=False)
     _chunker: SentenceChunker = field(default_factory=SentenceChunker, init=False)
@@ -62,7 +73,7 @@ class Speaker:
     _audio: asyncio.Queue[tuple[str, bytes] | None] = field(default_factory=lambda: asyncio.Queue(4), init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _sent_ms: float = field(default=0.0, init=False)
-    _first_send: float | None = field(default=None, init=False)
+    _pace: tuple[float, float] | None = field(default=None, init=False)  # (monotonic time, sent_ms) the pace counts from
 
     def __post_init__(self) -> None:
         self._tasks = [asyncio.create_task(self._synthesise()), asyncio.create_task(self._send())]
@@ -99,14 +110,19 @@ class Speaker:
         return self._sent_ms
 
     def played_ms(self) -> float:
-        """An estimate of what the caller has heard: what was sent, but no more than the time since it began."""
-        if self._first_send is None:
+        """An estimate of what the caller has heard: what was sent, but no more than real time allows."""
+        if self._pace is None:
             return 0.0
-        return min(self._sent_ms, (time.monotonic() - self._first_send) * 1000)
+        since, sent_then = self._pace
+        return min(self._sent_ms, sent_then + (time.monotonic() - since) * 1000)
 
     def _render(self, audio: np.ndarray) -> bytes:
         rate = self.models.synthesizer.sample_rate
-        return self.output_format.encode(resample(audio, rate, self.output_format.rate))
+        samples = resample(audio, rate, self.output_format.rate)
+        if self.whole_frames:
+            frame_samples = self.output_format.rate * self.frame_ms // 1000
+            samples = np.concatenate([samples, np.zeros(-len(samples) % frame_samples, dtype=samples.dtype)])
+        return self.output_format.encode(samples)
 
     async def _synthesise(self) -> None:
         try:
@@ -119,20 +135,26 @@ class Speaker:
             log.exception("speech synthesis failed")
         await self._audio.put(None)
 
+    async def _keep_pace(self) -> None:
+        """Wait until sending the next frame keeps at most `lead_ms` of audio ahead of playback."""
+        now = time.monotonic()
+        if self._pace is None or (now - self._pace[0]) * 1000 >= self._sent_ms - self._pace[1]:
+            self._pace = (now, self._sent_ms)  # the first frame, or the caller's buffer ran dry: count from now
+        wait = self._pace[0] + (self._sent_ms - self._pace[1] - self.lead_ms) / 1000 - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def _send(self) -> None:
         frame_bytes = self.output_format.bytes_per_ms * self.frame_ms
         while (item := await self._audio.get()) is not None:
             text, encoded = item
-            duration = len(encoded) / self.output_format.bytes_per_ms
-            self.segments.append(SpokenSegment(text, self._sent_ms, duration))
+            segment = SpokenSegment(text, self._sent_ms, len(encoded) / self.output_format.bytes_per_ms)
+            self.segments.append(segment)
             for offset in range(0, len(encoded), frame_bytes):
                 frame = encoded[offset:offset + frame_bytes]
-                if self._first_send is None:
-                    self._first_send = time.monotonic()
-                    self.timings["first_byte_sent"] = self._first_send
-                else:
-                    wait = self._first_send + (self._sent_ms - self.lead_ms) / 1000 - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
+                await self._keep_pace()
+                self.timings.setdefault("first_byte_sent", time.monotonic())
                 await self.send_audio(frame, text if offset == 0 else None)
                 self._sent_ms += len(frame) / self.output_format.bytes_per_ms
+            if self.on_segment_sent is not None:
+                await self.on_segment_sent(segment)

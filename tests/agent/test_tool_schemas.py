@@ -1,7 +1,7 @@
 """How tool schemas reach the model: pre_exec_msg first, strict mode, Python signatures."""
 
 from agent.tools.python_tools import ToolImportError, load_python_tool
-from agent.tools.schemas import function_tool, strictify, with_pre_exec_msg
+from agent.tools.schemas import drop_optional_nulls, function_tool, strict_compatible, strictify, with_pre_exec_msg
 
 WEATHER = {
     "type": "object",
@@ -62,3 +62,35 @@ def test_bad_tool_reference_is_a_clear_error() -> None:
             assert fragment in str(exc)
         else:
             raise AssertionError(f"{reference} was accepted")
+
+
+def test_a_schema_strict_mode_cannot_express_falls_back_to_non_strict_for_that_tool() -> None:
+    free_form = {"type": "object", "properties": {"tags": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+    one_of = {"type": "object", "properties": {"x": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}
+    for schema in (free_form, one_of):
+        function = function_tool("t", "d", schema, strict=True)["function"]
+        assert function["strict"] is False and "additionalProperties" not in function["parameters"]
+    assert strict_compatible(with_pre_exec_msg(WEATHER))
+
+
+def test_strict_mode_reaches_nested_models_and_optional_references() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"address": {"$ref": "#/$defs/Address"}},
+        "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "string", "enum": ["1", "2"]}}, "required": ["city"]}},
+    }
+    strict = function_tool("t", "d", schema, strict=True)["function"]["parameters"]
+    assert strict["properties"]["address"] == {"anyOf": [{"$ref": "#/$defs/Address"}, {"type": "null"}]}
+    address = strict["$defs"]["Address"]
+    assert address["additionalProperties"] is False and address["required"] == ["city", "zip"]
+    assert address["properties"]["zip"] == {"type": ["string", "null"], "enum": ["1", "2", None]}
+
+
+def test_strict_mode_nulls_for_optional_fields_mean_not_given() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}, "note": {"type": ["string", "null"]}, "where": {"type": "object", "properties": {"floor": {"type": "integer"}}}},
+        "required": ["city"],
+    }
+    arguments = {"city": "Oslo", "unit": None, "note": None, "where": {"floor": None}}
+    assert drop_optional_nulls(arguments, schema) == {"city": "Oslo", "note": None, "where": {}}

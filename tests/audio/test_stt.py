@@ -1,13 +1,13 @@
 """Speech-to-text with the default tiny.en model."""
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
 
 from audio.stt import get_transcriber
 from tests.audio.speech_data import SCRIPT, SPEECH_FILES, read_wav, word_error_rate, word_errors, words
+from tests.loop_probe import loop_ticks
 
 # tiny.en mishears these two espeak voices (en-us+f1, en-us+m1): WER ~0.55 and ~0.7 with this model.
 HARD_FOR_TINY_EN = {"speech04.wav", "speech06.wav"}
@@ -44,21 +44,10 @@ def test_noise_and_silence_transcribe_to_nothing(transcriber, kind):
 
 
 async def test_async_transcription_leaves_the_event_loop_free(transcriber):
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    start = time.perf_counter()
-    texts = await asyncio.gather(*(transcriber.transcribe_async(read_wav(n)) for n in ("speech01.wav", "speech05.wav")))
-    elapsed = time.perf_counter() - start
-    task.cancel()
+    async with loop_ticks(0.01) as probe:
+        texts = await asyncio.gather(*(transcriber.transcribe_async(read_wav(n)) for n in ("speech01.wav", "speech05.wav")))
     assert texts == [transcriber.transcribe(read_wav(n)) for n in ("speech01.wav", "speech05.wav")]
-    assert ticks >= elapsed / 0.01 * 0.5  # the loop kept running while the model worked
+    assert probe.share >= 0.5  # the loop kept running while the model worked
 
 
 def test_the_model_is_loaded_once_per_process(transcriber):

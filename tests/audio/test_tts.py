@@ -1,13 +1,12 @@
 """Text-to-speech with the default Piper voice."""
 
-import asyncio
-import time
 
 import numpy as np
 
 from audio.resample import resample
 from audio.tts import get_synthesizer
 from tests.audio.speech_data import word_error_rate
+from tests.loop_probe import loop_ticks
 
 
 def test_synthesised_speech_is_understood_by_the_transcriber(synthesizer, transcriber):
@@ -31,22 +30,11 @@ def test_nothing_to_say_gives_no_audio(synthesizer):
 
 
 async def test_async_synthesis_leaves_the_event_loop_free(synthesizer):
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    start = time.perf_counter()
     text = "This reply is long enough to keep the voice busy for a little while, so the loop must keep ticking."
-    audio = await synthesizer.synthesize_async(text)
-    elapsed = time.perf_counter() - start
-    task.cancel()
+    async with loop_ticks(0.005) as probe:
+        audio = await synthesizer.synthesize_async(text)
     assert len(audio) > synthesizer.sample_rate * 3
-    assert ticks >= elapsed / 0.005 * 0.4
+    assert probe.share >= 0.4
 
 
 def test_the_voice_is_loaded_once_per_process(synthesizer):

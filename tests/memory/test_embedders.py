@@ -13,6 +13,7 @@ import pytest
 
 from memory.embedders import EmbeddingError, OpenAIEmbedder, SentenceTransformerEmbedder
 from tests.fakes.llm_server import ScriptedLLM, embedding
+from tests.loop_probe import loop_ticks
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -49,18 +50,9 @@ async def test_embedding_nothing_returns_nothing(embedder: SentenceTransformerEm
 
 
 async def test_the_event_loop_keeps_running_while_the_model_encodes(embedder: SentenceTransformerEmbedder) -> None:
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.001)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    await embedder.embed([f"sentence number {i} about everyday life" for i in range(256)])
-    ticker.cancel()
-    assert ticks >= 5
+    async with loop_ticks(0.001) as probe:
+        await embedder.embed([f"sentence number {i} about everyday life" for i in range(256)])
+    assert probe.ticks >= 5
 
 
 async def test_a_model_of_another_dimension_is_refused_when_warming() -> None:

@@ -185,3 +185,14 @@ async def test_an_audio_flood_is_reported_and_nothing_is_dropped(server, llm: Sc
     assert any(e["type"] == "error" and e["error"]["code"] == "input_audio_faster_than_realtime" for e in events)
     transcript = next(e["transcript"] for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
     assert word_error_rate(SCRIPT["speech05.wav"], transcript) <= 0.25
+
+
+async def test_a_response_created_right_after_a_commit_answers_what_was_just_said(server, llm: ScriptedLLM) -> None:
+    llm.script(Text(ANSWER))
+    client = await RealtimeTestClient.open(ws_url(server), voice_session(PCM24, value=None))
+    await stream(client, PCM24, _utterance("speech05.wav", tail_ms=200), realtime=False)
+    await client.send({"type": "input_audio_buffer.commit"})
+    await client.send({"type": "response.create"})
+    await client.until_type("response.done", timeout=60)
+    question = llm.requests[-1]["messages"][-1]
+    assert question["role"] == "user" and word_error_rate(SCRIPT["speech05.wav"], question["content"]) <= 0.25

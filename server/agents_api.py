@@ -1,0 +1,44 @@
+"""Read-only JSON routes for the browser client: the caller's agents and an agent's memory blocks.
+
+`GET /v1/agents` -> `{"agents": [{"id", "name"}]}` and `GET /v1/agents/NAME/memory` ->
+`{"agent": NAME, "blocks": [{"label", "value", "limit"}]}`. Both take the same API key as
+`/v1/realtime` (`Authorization: Bearer KEY`) and answer 401 without a valid one, which is how the
+page tells a bad key from an unreachable server before it opens the WebSocket.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from urllib.parse import unquote
+
+from websockets.http11 import Request, Response
+
+from server.auth import presented_key
+from server.http import json_response
+from server.runtime import Runtime
+
+AGENTS_PATH = "/v1/agents"
+UNAUTHORIZED = {"error": {"code": "invalid_api_key", "message": "missing or invalid API key"}}
+
+
+def is_agents_path(path: str) -> bool:
+    """Whether `path` belongs to these routes."""
+    return path == AGENTS_PATH or path.startswith(AGENTS_PATH + "/")
+
+
+async def agents_response(runtime: Runtime, request: Request, path: str) -> Response:
+    """Answer one `/v1/agents...` request for the key's owner (401 without a valid key)."""
+    owner = runtime.keys.owner_of(presented_key(request.headers))
+    if owner is None:
+        return json_response(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED)
+    if path == AGENTS_PATH:
+        agents = await runtime.agents.list(owner)
+        return json_response(HTTPStatus.OK, {"agents": [{"id": a.id, "name": a.name} for a in agents]})
+    name, _, rest = path[len(AGENTS_PATH) + 1:].partition("/")
+    if rest != "memory":
+        return json_response(HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": f"no route for {path}"}})
+    agent = await runtime.agents.get(owner, unquote(name))
+    if agent is None:
+        return json_response(HTTPStatus.NOT_FOUND, {"error": {"code": "agent_not_found", "message": f"unknown agent {unquote(name)!r}"}})
+    blocks = await runtime.memory.blocks.list(agent)
+    return json_response(HTTPStatus.OK, {"agent": agent.name, "blocks": [b.model_dump() for b in blocks]})

@@ -1,0 +1,149 @@
+"""`confab memory ...` and `confab jobs ...`: look into and edit agents' memory and the job queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from memory.archival import ArchivalStoreError, Passage
+from memory.archive import ArchivalMemory
+from memory.records import AgentRecord
+from server.runtime import Runtime
+
+EDGE_IN_USE = (
+    "The embedded archival store (Qdrant Edge) can be open in one process at a time, and another one "
+    "(a running `confab serve` on this data directory) holds it. Stop that process first, or run a "
+    "Qdrant server and set QDRANT_URL so that every server and the CLI share it."
+)
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    owner: argparse.ArgumentParser,
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register the `memory` and `jobs` subcommands."""
+    memory = commands.add_parser("memory", help="inspect and edit an agent's memory")
+    sub = memory.add_subparsers(dest="memory_command", required=True)
+    show = sub.add_parser("show", parents=[owner], help="blocks, context buffer and memory counts")
+    show.add_argument("agent", help="agent name or id")
+    search = sub.add_parser("search", parents=[owner], help="search archival memory by meaning")
+    search.add_argument("agent", help="agent name or id")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=5)
+    insert = sub.add_parser("insert", parents=[owner], help="archive a passage")
+    insert.add_argument("agent", help="agent name or id")
+    insert.add_argument("text")
+    insert.add_argument("--tag", action="append", default=[], help="a tag for the passage (repeatable)")
+    edit = sub.add_parser("set", parents=[owner], help="write a memory block (persona, human or a custom label)")
+    edit.add_argument("agent", help="agent name or id")
+    edit.add_argument("label")
+    edit.add_argument("text")
+    edit.add_argument("--limit", type=int, help="the block's character limit (default: keep it)")
+
+    jobs = commands.add_parser("jobs", help="the background job queue")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_sub.add_parser("list", parents=[common], help="queued, running and parked jobs")
+    replay = jobs_sub.add_parser("replay", parents=[common], help="put parked jobs back in the queue")
+    replay.add_argument("ids", nargs="*", help="dead-letter ids (from `jobs list`)")
+    replay.add_argument("--all", action="store_true", help="replay every parked job")
+
+
+def _fail(message: str) -> int:
+    print(f"confab: {message}", file=sys.stderr)
+    return 1
+
+
+def archival_failure(exc: ArchivalStoreError, qdrant_url: str | None) -> str:
+    """Why archival memory could not be opened, and what to do about it."""
+    hint = f" {EDGE_IN_USE}" if qdrant_url is None else ""
+    return f"cannot open archival memory: {exc}.{hint}"
+
+
+async def _archive(runtime: Runtime) -> ArchivalMemory | str:
+    """Open archival memory, or say why it cannot be opened here."""
+    try:
+        return await runtime.memory.open_archive()
+    except ArchivalStoreError as exc:
+        return archival_failure(exc, runtime.settings.qdrant_url)
+
+
+async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> int:
+    """Run one `confab memory` subcommand."""
+    agent = await runtime.agents.get(owner, args.agent)
+    if agent is None:
+        return _fail(f"no agent {args.agent!r} for owner {owner!r}")
+    if args.memory_command == "show":
+        return await _show(runtime, agent)
+    if args.memory_command == "set":
+        try:
+            block = await runtime.memory.blocks.set(agent, args.label, args.text, args.limit)
+        except ValueError as exc:  # BlockLimitError, or a label that is not a valid block name
+            return _fail(str(exc))
+        print(f"{block.label}: {len(block.value)}/{block.limit} characters")
+        return 0
+    archive = await _archive(runtime)
+    if isinstance(archive, str):
+        return _fail(archive)
+    if args.memory_command == "insert":
+        [passage_id] = await archive.insert([Passage(agent_id=agent.id, text=args.text, tags=args.tag)])
+        print(passage_id)
+        return 0
+    for hit in await archive.search(agent.id, args.query, limit=args.limit):
+        print(f"{hit.score:.3f}\t{hit.passage.created_at.isoformat(timespec='seconds')}\t{hit.passage.text}")
+    return 0
+
+
+async def _show(runtime: Runtime, agent: AgentRecord) -> int:
+    memory = runtime.memory
+    print(f"agent {agent.name} ({agent.id}), owner {agent.owner}, timezone {agent.timezone}")
+    print("blocks:")
+    for block in await memory.blocks.list(agent):
+        print(f"  [{block.label}] {len(block.value)}/{block.limit} characters")
+        for line in block.value.splitlines() or [""]:
+            print(f"    {line}")
+    buffer = await runtime.messages.buffer(agent.id)
+    limits = memory.trimmer.limits
+    print(f"messages: {await runtime.messages.count(agent.id)} in history, {len(buffer)} in context "
+          f"(trimmed to about {limits.min_length} above {limits.max_length})")
+    archive = await _archive(runtime)
+    count = await archive.count(agent.id) if not isinstance(archive, str) else f"unavailable ({archive})"
+    print(f"archived passages: {count}")
+    print("context buffer:")
+    for message in buffer:
+        text = message.content or " ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)
+        print(f"  {message.role}{' (hidden)' if message.hidden else ''}: {text}")
+    return 0
+
+
+def _agent_of(payload: str) -> str:
+    try:
+        return str(json.loads(payload).get("agent_id", "?"))
+    except (ValueError, AttributeError):
+        return "?"
+
+
+async def run_jobs(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Run one `confab jobs` subcommand."""
+    queue = runtime.memory.jobs
+    if args.jobs_command == "replay":
+        if not args.ids and not args.all:
+            return _fail("name the dead-letter ids to replay (see `confab jobs list`), or pass --all")
+        replayed = await queue.replay(None if args.all else args.ids)
+        print(f"replayed {len(replayed)} job(s)")
+        return 0 if replayed or args.all else _fail("no parked job has those ids")
+    pending = {p.id: p for p in await queue.pending()}
+    queued = await queue.queued()
+    print(f"queued: {len(queued)}")
+    for job in queued:
+        state = "waiting"
+        if job.id in pending:
+            p = pending[job.id]
+            state = f"taken by {p.consumer}, idle {p.idle_ms / 1000:.1f} s, delivered {p.deliveries}x"
+        print(f"  {job.id}\t{job.kind}\tagent {_agent_of(job.payload)}\t{state}")
+    dead = await queue.dead()
+    print(f"parked (dead letters): {len(dead)}")
+    for job in dead:
+        print(f"  {job.id}\t{job.kind}\tagent {_agent_of(job.payload)}\t{job.attempts} attempts\t{job.failed_at}\t{job.error}")
+    return 0

@@ -1,0 +1,142 @@
+"""The memory side of a `Runtime`: blocks, buffer trimming, the job queue, archival memory and the sleeptime worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from agent.llm import ChatModel
+from agent.prompts import compile_system_prompt
+from agent.sleeptime import SleeptimeAgent
+from agent.tools.base import Tool
+from agent.tools.search_memory import search_memory_tool
+from memory.agents import AgentStore
+from memory.archive import ArchivalConfig, ArchivalMemory
+from memory.blocks import BlockStore
+from memory.buffer import SLEEPTIME_JOB, BufferLimits, BufferTrimmer
+from memory.jobs import JobQueue
+from memory.messages import MessageStore
+from memory.records import AgentRecord, utc_now
+from memory.worker import JobWorker, WorkerSettings
+from server.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def archival_config(settings: Settings) -> ArchivalConfig:
+    """Where archival memory lives and how it embeds, from the settings."""
+    return ArchivalConfig(
+        data_dir=settings.data_dir, qdrant_url=settings.qdrant_url, qdrant_api_key=settings.qdrant_api_key,
+        embedder=settings.embedder, embedding_model=settings.embedding_model, embedding_dim=settings.embedding_dim,
+        embedding_base_url=settings.embedding_base_url, embedding_api_key=settings.embedding_api_key,
+    )
+
+
+def worker_settings(settings: Settings) -> WorkerSettings:
+    """How the job worker runs, from the settings."""
+    return WorkerSettings(
+        concurrency=settings.jobs_concurrency, max_attempts=settings.jobs_max_attempts,
+        retry_base_s=settings.jobs_retry_base_s, claim_idle_s=settings.jobs_claim_idle_s, poll_s=settings.jobs_poll_s,
+    )
+
+
+@dataclass
+class MemoryServices:
+    """Everything agents remember with, for one process.
+
+    Redis-backed parts (blocks, buffer, jobs) exist at once; archival memory is opened by
+    `open_archive()` (it loads the embedding model and, by default, takes the Qdrant Edge
+    directory) and the sleeptime worker is started by `start_worker()`: a server does both,
+    one-shot CLI commands only what they need.
+    """
+
+    settings: Settings
+    redis: Redis
+    agents: AgentStore
+    messages: MessageStore
+    model_for: Callable[[AgentRecord], ChatModel]
+    blocks: BlockStore = field(init=False)
+    jobs: JobQueue = field(init=False)
+    trimmer: BufferTrimmer = field(init=False)
+    archive: ArchivalMemory | None = field(default=None, init=False)
+    worker: JobWorker | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.blocks = BlockStore(self.redis, self.settings.block_char_limit)
+        self.jobs = JobQueue(self.redis)
+        limits = BufferLimits(self.settings.min_message_buffer_length, self.settings.max_message_buffer_length)
+        self.trimmer = BufferTrimmer(self.redis, self.messages, self.jobs, limits)
+
+    async def open_archive(self) -> ArchivalMemory:
+        """Load the embedder (off the event loop) and open the archival store, once."""
+        if self.archive is None:
+            self.archive = await ArchivalMemory.open(archival_config(self.settings))
+        return self.archive
+
+    async def forget(self, agent_id: str) -> None:
+        """Delete the agent's archival passages (opening just the store, no embedder, if it is not open)."""
+        if self.archive is not None:
+            await self.archive.store.delete_agent(agent_id)
+            return
+        store = await archival_config(self.settings).open_store(self.settings.embedding_dim)
+        try:
+            await store.delete_agent(agent_id)
+        finally:
+            await store.close()
+
+    def start_worker(self) -> None:
+        """Start this process's sleeptime worker (archival memory must be open)."""
+        if self.archive is None:
+            raise RuntimeError("open archival memory before starting the sleeptime worker")
+        sleeptime = SleeptimeAgent(self.agents, self.messages, self.blocks, self.archive, self.model_for)
+        self.worker = JobWorker(self.jobs, {SLEEPTIME_JOB: sleeptime.handle}, worker_settings(self.settings))
+        self.worker.start()
+
+    async def close(self) -> None:
+        """Stop the worker (running jobs get a grace period, then stay queued) and close archival memory."""
+        if self.worker is not None:
+            await self.worker.stop()
+        if self.archive is not None:
+            await self.archive.close()
+
+    async def system_prompt(self, agent: AgentRecord, instructions: str | None = None) -> str:
+        """The agent's system message now: its blocks, memory counts and local time."""
+        blocks, past, archived = await asyncio.gather(
+            self.blocks.list(agent),
+            self.messages.count(agent.id),
+            self._archived(agent.id),
+        )
+        return compile_system_prompt(blocks, archived, past, agent.timezone, utc_now(), instructions)
+
+    async def _archived(self, agent_id: str) -> int:
+        return await self.archive.count(agent_id) if self.archive is not None else 0
+
+    async def after_turn(self, agent: AgentRecord) -> None:
+        """Trim the agent's buffer (queueing a sleeptime job if it evicted); a failure is logged, never raised."""
+        try:
+            eviction = await self.trimmer.trim(agent)
+        except Exception:  # the caller's turn is over and must not fail because of memory upkeep
+            log.exception("could not trim the message buffer of agent %s", agent.id)
+            return
+        if eviction is not None:
+            log.info("agent %s: evicted %d messages, sleeptime job queued", agent.id, len(eviction.evicted_ids))
+
+    def builtin_tools(self, agent: AgentRecord) -> list[Tool]:
+        """The tools every agent has: `search_memory` (when archival memory is open)."""
+        if self.archive is None:
+            return []
+        return [search_memory_tool(agent, self.messages, self.archive)]
+
+    async def readiness(self) -> dict[str, object]:
+        """Archival store and worker state for `/readyz`; `reachable` is False when the store does not answer."""
+        if self.archive is None:
+            return {"store": archival_config(self.settings).store_description, "reachable": False, "open": False}
+        return {
+            "store": self.archive.description,
+            "reachable": await self.archive.healthy(),
+            "sleeptime_worker": self.worker is not None and self.worker.alive,
+        }

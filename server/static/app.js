@@ -1,0 +1,72 @@
+// Page wiring: the controls, the agent list and the one conversation at a time.
+
+import { Conversation, stats } from "./conversation.js";
+import { listAgents } from "./realtime.js";
+import * as ui from "./ui.js";
+
+const $ = (id) => document.getElementById(id);
+let conversation = null;
+
+window.confab = { stats };
+
+const key = () => $("key").value.trim();
+const pushToTalk = () => $("mode").value === "push-to-talk";
+
+async function refreshAgents() {
+  const wanted = $("agent").value || new URLSearchParams(location.search).get("agent") || "default";
+  try {
+    ui.setAgents(await listAgents(key()), wanted);
+    ui.clearError();
+  } catch (error) {
+    ui.setAgents([wanted], wanted);
+    ui.showError(error.message);
+  }
+}
+
+async function connect() {
+  if (conversation) {
+    conversation.stop();
+    return;
+  }
+  ui.clearError();
+  const current = new Conversation({
+    agent: $("agent").value || "default", key: key(), pushToTalk: pushToTalk(),
+    onEnd: () => {
+      if (conversation === current) conversation = null;
+      ui.setConnected(false, false);
+      ui.setStatus("disconnected");
+    },
+  });
+  conversation = current;
+  ui.setConnected(true, pushToTalk());
+  try {
+    await current.start();
+  } catch (error) {
+    ui.showError(error.message);
+    current.stop();
+  }
+}
+
+/** Space is the push-to-talk key, unless the focus is in a field (it must not press the focused button). */
+function talkKey(event) {
+  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  if (event.code !== "Space" || typing || !conversation || !conversation.pushToTalk) return false;
+  event.preventDefault();
+  return !event.repeat;
+}
+
+$("connect").addEventListener("click", connect);
+$("key").addEventListener("change", refreshAgents);
+$("mode").addEventListener("change", () => {
+  if (!conversation) return;
+  conversation.setPushToTalk(pushToTalk());
+  ui.setConnected(true, pushToTalk());
+});
+$("talk").addEventListener("pointerdown", () => conversation && conversation.startTalking());
+for (const end of ["pointerup", "pointerleave", "pointercancel"]) {
+  $("talk").addEventListener(end, () => conversation && conversation.stopTalking());
+}
+document.addEventListener("keydown", (event) => { if (talkKey(event)) conversation.startTalking(); });
+document.addEventListener("keyup", (event) => { if (talkKey(event)) conversation.stopTalking(); });
+
+refreshAgents();

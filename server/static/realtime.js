@@ -1,0 +1,71 @@
+// Talking to Confab: the authenticated JSON routes (agents, memory) and the /v1/realtime WebSocket.
+
+const KEY_PROTOCOL = "openai-insecure-api-key.";
+
+/** A failure the page explains to the person: `kind` is "bad_key", "unreachable" or "server". */
+export class ConnectError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/**
+ * GET one of the JSON routes with the key. A browser WebSocket cannot see the 401 that refuses a bad key
+ * (it only reports close code 1006), so the page asks this route first: 401 here means the key is wrong,
+ * a network failure means the server is unreachable.
+ */
+export async function getJSON(path, key) {
+  let response;
+  try {
+    response = await fetch(path, { headers: key ? { Authorization: `Bearer ${key}` } : {}, cache: "no-store" });
+  } catch (error) {
+    throw new ConnectError("unreachable", `Cannot reach the Confab server at ${location.host}: is it running? (${error.message})`);
+  }
+  if (response.status === 401) {
+    throw new ConnectError("bad_key", key
+      ? "The API key was refused (HTTP 401). Check the key and connect again."
+      : "This server needs an API key: enter it above and connect again.");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = body.error && body.error.message ? body.error.message : response.statusText;
+    throw new ConnectError("server", `The server answered ${response.status}: ${message}`);
+  }
+  return body;
+}
+
+/** The caller's agents, by name (`default` always offered: the server creates it on first use). */
+export async function listAgents(key) {
+  const { agents } = await getJSON("/v1/agents", key);
+  const names = agents.map((agent) => agent.name);
+  return names.includes("default") ? names : ["default", ...names];
+}
+
+/** The agent's memory blocks: [{label, value, limit}]. */
+export async function memoryBlocks(agent, key) {
+  const { blocks } = await getJSON(`/v1/agents/${encodeURIComponent(agent)}/memory`, key);
+  return blocks;
+}
+
+/** One Realtime session over a WebSocket; events arrive parsed through `onEvent`. */
+export class RealtimeConnection {
+  constructor(agent, key, { onOpen, onEvent, onClose }) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/v1/realtime?model=${encodeURIComponent(agent)}&latency=1`;
+    this.opened = false;
+    this.socket = new WebSocket(url, key ? ["realtime", KEY_PROTOCOL + key] : ["realtime"]);
+    this.socket.onopen = () => { this.opened = true; onOpen(); };
+    this.socket.onmessage = (message) => onEvent(JSON.parse(message.data));
+    this.socket.onclose = (event) => onClose(event, this.opened);
+  }
+
+  /** Send one client event (dropped once the socket is closing). */
+  send(event) {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(event));
+  }
+
+  close() {
+    this.socket.close(1000, "bye");
+  }
+}

@@ -1,0 +1,1 @@
+"""Telephony: phone calls through Twilio Media Streams (`WS /v1/twilio`)."""
