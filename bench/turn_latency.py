@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,10 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audio.codecs import AudioFormat  # noqa: E402
+from bench.harness import bench_server  # noqa: E402
 from tests.audio.speech_data import SPEECH_FILES, read_wav, silence  # noqa: E402
-from tests.fakes.llm_server import ScriptedLLM, Text  # noqa: E402
 from tests.realtime_client import RealtimeTestClient  # noqa: E402
-from tests.redis_fixture import free_port  # noqa: E402
 from tests.voice_client import stream, voice_session  # noqa: E402
 
 FORMAT = AudioFormat("audio/pcm", 24000)
@@ -85,28 +80,15 @@ def report(label: str, results: list[dict[str, float]]) -> None:
         print(f"  {key:<18} p50 {percentile(values, 50):7.0f} ms   p95 {percentile(values, 95):7.0f} ms")
 
 
-async def run(sessions: list[int], turns: int, silence_ms: int) -> None:
+async def run(sessions: list[int], turns: int) -> None:
     """Start the server and the scripted model, then measure each concurrency level."""
-    llm = ScriptedLLM(default=Text(ANSWER, chunk_chars=6)).start()
-    port = free_port()
-    data_dir = tempfile.mkdtemp(prefix="confab-bench-")
-    env = {**os.environ, "CONFAB_LLM_BASE_URL": llm.base_url, "CONFAB_LLM_API_KEY": "bench", "CONFAB_LLM_MODEL": "scripted"}
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", data_dir],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert server.stdout is not None
-        while "listening" not in server.stdout.readline():
-            pass
-        url = f"ws://127.0.0.1:{port}/v1/realtime?latency=1"
-        print(f"silence_duration_ms={silence_ms} (server default), answer: {len(ANSWER.split())} words, instant model")
+    with bench_server(ANSWER) as server:
+        print(f"silence_duration_ms=500 (server default), answer: {len(ANSWER.split())} words, instant model")
         for count in sessions:
             results: list[dict[str, float]] = []
-            await asyncio.gather(*(one_session(url, turns, random.uniform(0, 3) if count > 1 else 0, results) for _ in range(count)))
+            offsets = [random.uniform(0, 3) if count > 1 else 0 for _ in range(count)]
+            await asyncio.gather(*(one_session(server.url("latency=1"), turns, offset, results) for offset in offsets))
             report(f"{count} session(s)", results)
-    finally:
-        server.terminate()
-        server.wait()
-        llm.stop()
 
 
 def main() -> None:
@@ -115,7 +97,7 @@ def main() -> None:
     parser.add_argument("--sessions", default="1,4", help="comma-separated concurrency levels")
     parser.add_argument("--turns", type=int, default=6, help="turns per session")
     args = parser.parse_args()
-    asyncio.run(run([int(n) for n in args.sessions.split(",")], args.turns, 500))
+    asyncio.run(run([int(n) for n in args.sessions.split(",")], args.turns))
 
 
 if __name__ == "__main__":
