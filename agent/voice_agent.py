@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.client_calls import NO_CLIENT_RESULT, client_result, unanswered_calls
-from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from agent.events import AgentEvent, ClientToolCall, ToolFinished, ToolStarted, TurnDone, TurnFailed
 from agent.llm import ChatModel, ModelError
 from agent.prompts import APOLOGY, HIDDEN_TOOL_FOLLOW_UP
 from agent.streaming import StreamParser

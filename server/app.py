@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
@@ -21,6 +19,7 @@ from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
+from server.websocket_io import frames, sender
 
 log = logging.getLogger(__name__)
 
@@ -115,23 +114,11 @@ class Gateway:
             await connection.close(CloseCode.POLICY_VIOLATION, reason)
             return
         report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
-        async def send_frame(frame: str) -> None:
-            try:
-                await connection.send(frame)
-            except ConnectionClosed:
-                pass  # the caller left; the session still finishes and persists its turn
-
-        session = RealtimeSession(self.runtime, agent, send_frame, beta=beta, report_latency=report_latency)
+        session = RealtimeSession(self.runtime, agent, sender(connection), beta=beta, report_latency=report_latency)
         await session.open()
         try:
-            while True:
-                async with asyncio.timeout(self.runtime.settings.idle_timeout_s):
-                    frame = await connection.recv()
+            async for frame in frames(connection, self.runtime.settings.idle_timeout_s):
                 await session.handle_frame(frame)
-        except TimeoutError:
-            await connection.close(CloseCode.GOING_AWAY, "idle timeout")
-        except ConnectionClosed:
-            pass
         finally:
             await session.close()
 

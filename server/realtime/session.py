@@ -9,7 +9,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from openai.types.realtime import (
     ConversationItemCreateEvent,
@@ -275,12 +275,12 @@ class RealtimeSession:
     # -- responses ---------------------------------------------------------------------------
 
     def _event_output(self) -> RealtimeEventOutput:
-        speaker_factory = None
-        if self.voice.modality == "audio":
-            speech = self.runtime.require_speech()
+        if self.voice.modality == "text":
+            return RealtimeEventOutput(self.send, lambda: self._last_item_id)
+        speech = self.runtime.require_speech()
 
-            def speaker_factory(send_audio: Callable[[bytes, str | None], Awaitable[None]]) -> Speaker:
-                return Speaker(speech, self.voice.output_format, send_audio)
+        def speaker_factory(send_audio: Callable[[bytes, str | None], Awaitable[None]]) -> Speaker:
+            return Speaker(speech, self.voice.output_format, send_audio)
 
         return RealtimeEventOutput(self.send, lambda: self._last_item_id, speaker_factory)
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from server.runtime import Runtime
 from server.twilio.call import CallRefused, TwilioCall
 from server.twilio.protocol import ProtocolViolation
 from server.twilio.signature import request_is_from_twilio
+from server.websocket_io import frames, sender
 
 log = logging.getLogger(__name__)
 
@@ -34,28 +33,18 @@ async def serve_call(runtime: Runtime, connection: ServerConnection) -> None:
         await connection.close(CloseCode.POLICY_VIOLATION, "invalid X-Twilio-Signature")
         return
 
-    async def send_frame(frame: str) -> None:
-        try:
-            await connection.send(frame)
-        except ConnectionClosed:
-            pass  # the call hung up; the session still ends and persists its turn
-
-    call = TwilioCall(runtime, send_frame)
+    call = TwilioCall(runtime, sender(connection))
     try:
-        while not call.ended:
-            async with asyncio.timeout(settings.idle_timeout_s):
-                frame = await connection.recv()
+        async for frame in frames(connection, settings.idle_timeout_s):
             await call.handle_frame(frame)
+            if call.ended:
+                break
     except ProtocolViolation as exc:
         log.warning("Twilio stream closed: protocol error: %s", exc)
         await connection.close(CloseCode.POLICY_VIOLATION, _close_reason(f"protocol error: {exc}"))
     except CallRefused as exc:
         log.warning("Twilio stream refused: %s", exc)
         await connection.close(exc.code, _close_reason(str(exc)))
-    except TimeoutError:
-        await connection.close(CloseCode.GOING_AWAY, "idle timeout")
-    except ConnectionClosed:
-        pass
     finally:
         await call.close()
     await connection.close()
