@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class Runtime:
         url = self.settings.redis_url
         if url is None:
             self.embedded_redis = EmbeddedRedis(self.settings.data_dir)
-            url = self.embedded_redis.start()
+            url = await asyncio.to_thread(self.embedded_redis.start)
         self.redis = Redis.from_url(url)
         await self.redis.ping()
         self.agents = AgentStore(self.redis)
@@ -87,7 +88,7 @@ class Runtime:
             self.speech.close()
         await self.redis.aclose()
         if self.embedded_redis is not None:
-            self.embedded_redis.stop()
+            await asyncio.to_thread(self.embedded_redis.stop)
 
     @property
     def redis_description(self) -> str:

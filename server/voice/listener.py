@@ -123,17 +123,18 @@ class Listener:
         if self._started_at is None:
             self._started_at = now
         self._received_samples += len(samples)
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._run(), name="listener")
-        await self._queue.put(samples)
+        await self._enqueue(samples)
         return self._received_samples / self.input_format.rate - (now - self._started_at)
 
     async def _command(self, kind: str) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._enqueue(_Command(kind, done))
+        await done
+
+    async def _enqueue(self, item: np.ndarray | _Command) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="listener")
-        await self._queue.put(_Command(kind, done))
-        await done
+        await self._queue.put(item)
 
     async def commit(self) -> None:
         """Close the open utterance now (push-to-talk), after every queued chunk was heard."""
@@ -207,9 +208,8 @@ class Listener:
             self._speculation = None
 
     def _transcribe(self, audio: np.ndarray) -> asyncio.Future[str]:
-        loop = asyncio.get_running_loop()
-        transcriber = self.models.transcriber
-        return asyncio.ensure_future(transcriber.transcribe_async(audio), loop=loop)
+        # a task, so that cancelling it also cancels the transcription while it is still queued
+        return asyncio.ensure_future(self.models.transcriber.transcribe_async(audio))
 
     async def _on_turn(self, event: TurnEvent) -> None:
         match event:
