@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from agent.events import ClientToolCall
 from server.realtime import items
 from server.realtime.client_tools import function_call_events
-from server.voice.speaker import Speaker, heard_text
+from server.voice.speaker import Speaker
 
 SendEvent = Callable[[BaseModel], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]
@@ -46,6 +46,9 @@ class ResponseOutput(Protocol):
 
     def item_id(self) -> str | None:
         """The conversation item this response added, if any."""
+
+    def voice(self) -> Speaker | None:
+        """The speaker of a spoken response (None for text)."""
 
 
 @dataclass
@@ -136,11 +139,9 @@ class RealtimeEventOutput:
         if self.speaker is not None:
             await self.speaker.drain()
 
-    def heard(self) -> str:
-        """What the caller has heard so far (estimated from the audio sent and the time since it began)."""
-        if self.speaker is None:
-            return self.transcript
-        return heard_text(self.speaker.segments, self.speaker.played_ms())
+    def voice(self) -> Speaker | None:
+        """The speaker, when this response is spoken."""
+        return self.speaker
 
     async def finish(self, status: items.ResponseStatus, reason: CancelReason | None, error: tuple[str, str] | None) -> None:
         """Close the item's events, then `response.done`."""
@@ -189,6 +190,10 @@ class PlainTextOutput:
 
     def item_id(self) -> str | None:
         """Plain-text mode announces no items."""
+        return None
+
+    def voice(self) -> Speaker | None:
+        """Plain text is never spoken."""
         return None
 
     async def finish(self, status: items.ResponseStatus, reason: CancelReason | None, error: tuple[str, str] | None) -> None:

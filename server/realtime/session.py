@@ -320,8 +320,10 @@ class RealtimeSession:
         response.cancel_reason = reason
         response.task.cancel()
         await asyncio.gather(response.task, return_exceptions=True)
-        if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
-            await self._voice_agent.truncate_response(response.response_id, response.output.heard())
+        speaker = response.output.voice()
+        if speaker is not None:
+            heard = heard_text(speaker.segments, speaker.played_ms())  # the client's truncate may refine it later
+            await self._voice_agent.truncate_response(response.response_id, heard)
         await self._finish(response, "cancelled")
 
     async def _run_response(self, response: ActiveResponse) -> None:
@@ -357,8 +359,9 @@ class RealtimeSession:
         item_id = response.output.item_id()
         if item_id is not None:
             self._last_item_id = item_id
-            if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
-                self._remember_spoken(item_id, response.response_id, response.output.speaker)
+            speaker = response.output.voice()
+            if speaker is not None:
+                self._remember_spoken(item_id, response.response_id, speaker)
         await response.output.finish(status, response.cancel_reason, failure)
         RESPONSES.labels(status).inc()
         await self._report_latency(response)
@@ -370,8 +373,9 @@ class RealtimeSession:
 
     async def _report_latency(self, response: ActiveResponse) -> None:
         timings = dict(response.timings)
-        if isinstance(response.output, RealtimeEventOutput) and response.output.speaker is not None:
-            timings.update(response.output.speaker.timings)
+        speaker = response.output.voice()
+        if speaker is not None:
+            timings.update(speaker.timings)
         if "speech_end" not in timings:
             return
         event = latency_event(response.response_id, timings)
