@@ -85,12 +85,6 @@ class VoiceAgent:
             budget = 0
             await self.messages.update(message)
 
-    async def respond(self, user_text: str, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
-        """Persist the caller's utterance, then answer it."""
-        await self.add_user_message(user_text)
-        async for event in self.step_stream(response_id):
-            yield event
-
     async def _request(self) -> dict[str, Any]:
         await self.tools.refresh()
         context = await self.messages.buffer(self.agent.id)

@@ -28,10 +28,6 @@ class AgentStore:
         await self._redis.set(keys.agent(agent.id), agent.model_dump_json())
         return agent
 
-    async def save(self, agent: AgentRecord) -> None:
-        """Overwrite an existing agent's record (its name stays)."""
-        await self._redis.set(keys.agent(agent.id), agent.model_dump_json())
-
     async def get(self, owner: str, name_or_id: str) -> AgentRecord | None:
         """The owner's agent with that name or id, or None."""
         agent_id = await self._redis.hget(keys.agent_names(owner), name_or_id)

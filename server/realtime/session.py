@@ -241,7 +241,7 @@ class RealtimeSession:
             )
 
     async def _commit_audio(self, event_id: str | None) -> None:
-        if self._listener is None or self._listener.idle and self.voice.turn_settings is not None:
+        if self._listener is None or self._listener.idle:
             await self.error("the input audio buffer is empty", "input_audio_buffer_commit_empty", event_id)
             return
         await self._listener.commit()

@@ -196,3 +196,13 @@ async def test_a_response_created_right_after_a_commit_answers_what_was_just_sai
     await client.until_type("response.done", timeout=60)
     question = llm.requests[-1]["messages"][-1]
     assert question["role"] == "user" and word_error_rate(SCRIPT["speech05.wav"], question["content"]) <= 0.25
+
+
+async def test_committing_an_empty_push_to_talk_buffer_is_an_error(server, llm: ScriptedLLM) -> None:
+    client = await RealtimeTestClient.open(ws_url(server), voice_session(PCM24, value=None))
+    await stream(client, PCM24, _utterance("speech01.wav", tail_ms=200), realtime=False)
+    await client.send({"type": "input_audio_buffer.commit"})
+    await client.until_type("conversation.item.input_audio_transcription.completed", timeout=30)
+    await client.send({"type": "input_audio_buffer.commit"})
+    error = (await client.until_type("error"))[-1]["error"]
+    assert error["code"] == "input_audio_buffer_commit_empty"
