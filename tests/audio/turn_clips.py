@@ -1,0 +1,52 @@
+"""The held-out turn-taking clips (tests/data/turn_taking) and the agent's answer played back as echo."""
+
+import functools
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from audio.resample import resample
+from audio.tts import get_synthesizer
+
+CLIPS = Path(__file__).resolve().parent.parent / "data" / "turn_taking"
+BACKCHANNELS = ["backchannel_uhhuh.wav", "backchannel_mmhm.wav", "backchannel_yeah.wav", "backchannel_okay.wav", "backchannel_right.wav"]
+INTERRUPTIONS = ["interrupt_wait_stop.wav", "interrupt_no_question.wav"]
+UNFINISHED = ["unfinished_and.wav", "unfinished_um.wav"]
+ANSWER = (
+    "Sure. We are open from nine to five on weekdays and from ten to four on Saturdays. "
+    "On Sundays the shop is closed, but you can still order online at any time, "
+    "and we deliver within two working days."
+)
+
+
+def read_clip(name: str) -> np.ndarray:
+    """A 16 kHz mono 16-bit clip from tests/data/turn_taking as int16 samples."""
+    with wave.open(str(CLIPS / name)) as clip:
+        assert (clip.getframerate(), clip.getnchannels(), clip.getsampwidth()) == (16000, 1, 2)
+        return np.frombuffer(clip.readframes(clip.getnframes()), dtype="<i2").astype(np.int16)
+
+
+@functools.cache
+def agent_answer() -> np.ndarray:
+    """The agent's spoken answer (Piper, the project's voice) at 16 kHz: what Confab plays."""
+    voice = get_synthesizer()
+    return resample(voice.synthesize(ANSWER), voice.sample_rate, 16000)
+
+
+def echo_of(played: np.ndarray, delay_ms: int, level_db: float = -20.0) -> np.ndarray:
+    """`played` as it comes back into the caller's microphone: delayed, with two room reflections, at `level_db`."""
+    room = np.zeros(4000, dtype=np.float32)
+    room[[0, 80 * 16 // 10, 250 * 16 // 10]] = [1.0, 0.4, 0.2]  # direct path, reflections at 8 and 25 ms
+    delayed = np.concatenate([np.zeros(delay_ms * 16, dtype=np.float32), played.astype(np.float32)])[: len(played)]
+    echo = np.convolve(delayed, room)[: len(played)] / room.sum()
+    return (echo * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def mix(*layers: tuple[int, np.ndarray]) -> np.ndarray:
+    """Sum (start_ms, samples) layers into one int16 track, clipped."""
+    length = max(start * 16 + len(samples) for start, samples in layers)
+    track = np.zeros(length, dtype=np.float32)
+    for start, samples in layers:
+        track[start * 16 : start * 16 + len(samples)] += samples
+    return np.clip(track, -32768, 32767).astype(np.int16)
