@@ -1,13 +1,17 @@
 """The held-out turn-taking clips (tests/data/turn_taking) and the agent's answer played back as echo."""
 
 import functools
+import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from audio.interruption import InterruptionClassifier, InterruptionEvent, Transcribe
 from audio.resample import resample
 from audio.tts import get_synthesizer
+from audio.vad import WINDOW_SAMPLES, SileroVad
 
 CLIPS = Path(__file__).resolve().parent.parent / "data" / "turn_taking"
 BACKCHANNELS = ["backchannel_uhhuh.wav", "backchannel_mmhm.wav", "backchannel_yeah.wav", "backchannel_okay.wav", "backchannel_right.wav"]
@@ -50,3 +54,29 @@ def mix(*layers: tuple[int, np.ndarray]) -> np.ndarray:
     for start, samples in layers:
         track[start * 16 : start * 16 + len(samples)] += samples
     return np.clip(track, -32768, 32767).astype(np.int16)
+
+
+def classify(
+    track: np.ndarray, classifier: InterruptionClassifier, transcribe: Callable[[np.ndarray], str], stt_delay: bool = False
+) -> list[InterruptionEvent]:
+    """Run `track` through the Silero VAD and `classifier`, answering its Transcribe requests with `transcribe`.
+
+    With `stt_delay`, each transcript reaches the classifier as many stream milliseconds after
+    the request as the transcription took on this machine (else at once).
+    """
+    windows = track[: len(track) // WINDOW_SAMPLES * WINDOW_SAMPLES].reshape(-1, WINDOW_SAMPLES)
+    in_flight: list[tuple[float, str, int]] = []  # (due at stream ms, text, audio_end_ms)
+    decided: list[InterruptionEvent] = []
+    for window, probability in zip(windows, SileroVad().score(windows)):
+        for event in classifier.push(window, float(probability)):
+            if isinstance(event, Transcribe):
+                began = time.perf_counter()
+                text = transcribe(event.audio)
+                took_ms = (time.perf_counter() - began) * 1000 if stt_delay else 0.0
+                in_flight.append((event.audio_end_ms + took_ms, text, event.audio_end_ms))
+            else:
+                decided.append(event)
+        for item in [item for item in in_flight if item[0] <= classifier.position_ms]:
+            in_flight.remove(item)
+            decided += classifier.transcript(item[1], item[2])
+    return decided

@@ -1,0 +1,100 @@
+"""Interruption classification: backchannels and noise are ignored, real interruptions stop the answer."""
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from audio.interruption import (
+    Ignore,
+    Interrupt,
+    InterruptionClassifier,
+    InterruptionSettings,
+    Pause,
+    Reason,
+    Resume,
+    Transcribe,
+)
+from audio.vad import WINDOW_SAMPLES
+from tests.audio.turn_clips import BACKCHANNELS, INTERRUPTIONS, classify, mix, read_clip
+
+WINDOW = np.zeros(WINDOW_SAMPLES, dtype=np.int16)
+
+
+def during_answer(clip: str) -> np.ndarray:
+    """The clip spoken 500 ms into the agent's answer, followed by 1.5 s of quiet."""
+    samples = read_clip(clip).astype(np.float32)
+    return mix((0, np.zeros(500 * 16, dtype=np.float32)), (500, samples), (500 + len(samples) // 16 + 1500, np.zeros(16, dtype=np.float32)))
+
+
+def kinds(events) -> list[type]:
+    return [type(event) for event in events]
+
+
+def push_all(classifier, probabilities) -> list:
+    """Windows of the given speech probabilities, as the VAD would score them."""
+    return [event for p in probabilities for event in classifier.push(WINDOW, p)]
+
+
+@pytest.mark.parametrize("clip", BACKCHANNELS)
+def test_a_backchannel_pauses_the_answer_briefly_and_it_goes_on(clip, transcriber):
+    events = classify(during_answer(clip), InterruptionClassifier(), transcriber.transcribe)
+    assert kinds(events) == [Pause, Resume]
+
+
+def test_a_cough_never_stops_the_answer(transcriber):
+    events = classify(during_answer("cough.wav"), InterruptionClassifier(), transcriber.transcribe)
+    assert Interrupt not in kinds(events)
+
+
+@pytest.mark.parametrize("clip", INTERRUPTIONS)
+def test_a_real_interruption_stops_the_answer(clip, transcriber):
+    events = classify(during_answer(clip), InterruptionClassifier(), transcriber.transcribe)
+    assert kinds(events) == [Pause, Interrupt]
+    assert 500 <= events[1].onset_ms <= 600  # the VAD needs a window or two to be sure
+
+
+def test_a_short_word_that_is_not_a_backchannel_interrupts():
+    classifier = InterruptionClassifier()
+    events = push_all(classifier, [0.9] * 6 + [0.0])  # ~200 ms of speech, then a pause
+    request = next(event for event in events if isinstance(event, Transcribe))
+    assert kinds(classifier.transcript("Wait.", request.audio_end_ms)) == [Interrupt]
+
+
+def test_speech_heard_to_be_backchannel_words_counts_towards_the_maximum_only():
+    settings = InterruptionSettings(interruption_min_speech_ms=320, backchannel_max_ms=480)
+    classifier = InterruptionClassifier(settings)
+    events = push_all(classifier, [0.9] * 8 + [0.0])  # 256 ms voiced
+    request = next(event for event in events if isinstance(event, Transcribe))
+    classifier.transcript("Yeah, yeah.", request.audio_end_ms)
+    assert Interrupt not in kinds(push_all(classifier, [0.9] * 6))  # 448 ms voiced, 192 ms of it unjudged
+    assert kinds(push_all(classifier, [0.9])) == [Interrupt]
+
+
+def test_the_answer_waits_for_a_pending_transcript_before_going_on():
+    classifier = InterruptionClassifier()
+    events = push_all(classifier, [0.9] * 6 + [0.0] * 30)  # ~1 s of quiet after the sound
+    assert Resume not in kinds(events)
+    request = next(event for event in events if isinstance(event, Transcribe))
+    assert kinds(classifier.transcript("Mm-hm.", request.audio_end_ms)) == [Resume]
+
+
+def test_without_pausing_a_backchannel_is_ignored():
+    classifier = InterruptionClassifier(InterruptionSettings(pause_on_speech=False))
+    events = push_all(classifier, [0.9] * 6 + [0.0])
+    request = next(event for event in events if isinstance(event, Transcribe))
+    events = classifier.transcript("Okay.", request.audio_end_ms) + push_all(classifier, [0.0] * 10)
+    assert events == [Ignore(events[0].at_ms, Reason.BACKCHANNEL)]
+
+
+def test_a_transcript_asked_for_before_a_reset_is_not_applied_to_the_next_answer():
+    classifier = InterruptionClassifier()
+    request = next(event for event in push_all(classifier, [0.9] * 6 + [0.0]) if isinstance(event, Transcribe))
+    classifier.reset()
+    assert classifier.transcript("Stop!", request.audio_end_ms) == []
+
+
+def test_unknown_or_out_of_range_settings_are_refused():
+    with pytest.raises(ValidationError):
+        InterruptionSettings(interruption_min_speech_ms=-1)
+    with pytest.raises(ValidationError):
+        InterruptionSettings(min_interruption_ms=300)
