@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from audio.endpointing import EndpointEvent, Endpointer, EndpointingSettings
 from audio.interruption import InterruptionClassifier, InterruptionEvent, Transcribe
 from audio.resample import resample
 from audio.tts import get_synthesizer
+from audio.turns import SpeechStarted, SpeechStopped, TurnDetector, TurnSettings
 from audio.vad import WINDOW_SAMPLES, SileroVad
 
 CLIPS = Path(__file__).resolve().parent.parent / "data" / "turn_taking"
@@ -80,3 +82,20 @@ def classify(
             in_flight.remove(item)
             decided += classifier.transcript(item[1], item[2])
     return decided
+
+
+def endpoint(track: np.ndarray, settings: EndpointingSettings, transcribe: Callable[[np.ndarray], str]) -> list[EndpointEvent]:
+    """Run `track` (followed by enough silence for any cap) through the turn detector and an Endpointer."""
+    detector = TurnDetector(TurnSettings(silence_duration_ms=settings.silence_duration_ms))
+    endpointer = Endpointer(settings)
+    track = np.concatenate([track, np.zeros((settings.cap_ms + 1000) * 16, dtype=np.int16)])
+    events: list[EndpointEvent] = []
+    for chunk in track[: len(track) // WINDOW_SAMPLES * WINDOW_SAMPLES].reshape(-1, WINDOW_SAMPLES):
+        for turn in detector.feed(chunk):
+            if isinstance(turn, SpeechStarted):
+                endpointer.speech_started()
+            elif isinstance(turn, SpeechStopped):
+                speech_end_ms = turn.audio_start_ms + len(turn.audio) // 16
+                events += endpointer.utterance(transcribe(turn.audio), speech_end_ms, turn.audio_end_ms)
+        events += endpointer.tick(detector.position_ms)
+    return events
