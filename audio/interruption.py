@@ -9,10 +9,12 @@ asks for, it tells the speaker what to do with the answer's audio:
   backchannel (`interruption_min_speech_ms`), any speech past `backchannel_max_ms`, or a
   transcript with a word that is not a backchannel ("wait", "no", "stop", a question...);
 - `Resume` (after a `Pause`) or `Ignore` (when pausing is off) once the caller has been quiet
-  for `resume_after_silence_ms` and it was only a backchannel ("uh-huh", "yeah") or noise:
-  the answer goes on from the sample where it paused;
+  for `resume_after_silence_ms` after a short sound: the answer goes on from the sample where
+  it paused, so a backchannel ("uh-huh", "yeah") or noise costs a pause of its own length
+  plus that silence, however slow the transcription;
 - `Transcribe` at the first silence after speech: run a quick transcription of `audio` and
-  hand the text back with `transcript()`.
+  hand the text back with `transcript()`; a word that is not a backchannel interrupts even
+  if the answer has gone on meanwhile.
 
 Positions are milliseconds of the input stream. The decision logic is the one table `_TABLE`.
 """
@@ -54,6 +56,7 @@ class Reason(Enum):
     WORDS = "words"  # a transcript with a word that is not a backchannel
     BACKCHANNEL = "backchannel"  # only backchannel words
     NOISE = "noise"  # no words at all
+    SHORT = "short"  # too short to interrupt, its words not transcribed yet
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class _Signal(Enum):
     LONG_SPEECH = "long_speech"  # a speech window that reaches a length limit
     UNSURE = "unsure"  # a window between speech and silence (hysteresis)
     SILENCE = "silence"  # a silent window, before the caller has been quiet long enough
-    SETTLED = "settled"  # a silent window after resume_after_silence_ms, no transcript pending
+    SETTLED = "settled"  # a silent window after resume_after_silence_ms
     WORDS = "words"  # a transcript with a word that is not a backchannel
     BACKCHANNEL = "backchannel"  # a transcript of backchannel words only, or of no words
 
@@ -128,6 +131,7 @@ _S, _G, _A = _State, _Signal, _Action
 _TABLE: dict[tuple[_State, _Signal], tuple[_State, _Action]] = {
     (_S.IDLE, _G.SPEECH): (_S.SPEAKING, _A.START),
     (_S.IDLE, _G.LONG_SPEECH): (_S.SPEAKING, _A.START),  # only with a zero-length limit; decided next window
+    (_S.IDLE, _G.WORDS): (_S.INTERRUPTED, _A.INTERRUPT),  # a late transcript of a sound already dismissed
     (_S.SPEAKING, _G.SPEECH): (_S.SPEAKING, _A.NONE),
     (_S.SPEAKING, _G.LONG_SPEECH): (_S.INTERRUPTED, _A.INTERRUPT),
     (_S.SPEAKING, _G.SILENCE): (_S.QUIET, _A.TRANSCRIBE),
@@ -152,14 +156,16 @@ class InterruptionClassifier:
         self._onset_ms = 0
         self._voiced_ms = 0  # speech windows since the onset
         self._cleared_ms = 0  # voiced speech a transcript showed to be backchannel words
-        self._pending: dict[int, int] = {}  # transcripts asked for: audio_end_ms -> voiced ms by then
+        self._pending: dict[int, int] = {}  # this sound's transcripts asked for: audio_end_ms -> voiced ms by then
+        self._late: set[int] = set()  # transcripts asked for about sounds already dismissed
         self._quiet_since_ms = 0
-        self._words_heard = False
+        self._heard: str | None = None  # backchannel words transcribed so far; None: no transcript yet
 
     def reset(self) -> None:
         """Start afresh (a new answer begins); the stream position keeps counting."""
         self._state = _State.IDLE
         self._reset_candidate()
+        self._late.clear()
 
     @property
     def position_ms(self) -> int:
@@ -185,25 +191,25 @@ class InterruptionClassifier:
             return self._step(_Signal.UNSURE)
         if self._state is _State.SPEAKING:
             self._quiet_since_ms = start_ms
-        settled = not self._pending and self._position_ms - self._quiet_since_ms >= self.settings.resume_after_silence_ms
+        settled = self._position_ms - self._quiet_since_ms >= self.settings.resume_after_silence_ms
         return self._step(_Signal.SETTLED if settled else _Signal.SILENCE)
 
     def transcript(self, text: str, audio_end_ms: int) -> list[InterruptionEvent]:
         """The quick transcript asked for by the `Transcribe` whose audio ends at `audio_end_ms`."""
+        words = _normalise(text)
+        interrupts = bool(words) and not self._is_backchannel(words)
+        if audio_end_ms in self._late:
+            self._late.discard(audio_end_ms)
+            return self._step(_Signal.WORDS) if interrupts else []
         voiced_then = self._pending.pop(audio_end_ms, None)
         if voiced_then is None:  # asked for before a reset: about another answer
             return []
-        words = _normalise(text)
-        if words and not self._is_backchannel(words):
-            signal = _Signal.WORDS
-        else:  # no words: Whisper heard none it was sure of, so the speech stays unjudged
-            self._words_heard = self._words_heard or bool(words)
-            self._cleared_ms = max(self._cleared_ms, voiced_then if words else 0)
-            signal = _Signal.BACKCHANNEL
-        events = self._step(signal)
-        if self._state is _State.QUIET and not self._pending and self._position_ms - self._quiet_since_ms >= self.settings.resume_after_silence_ms:
-            events += self._step(_Signal.SETTLED)
-        return events
+        if interrupts:
+            return self._step(_Signal.WORDS)
+        self._heard = " ".join(part for part in (self._heard, words) if part)
+        if words:  # without words Whisper heard nothing it was sure of, so the speech stays unjudged
+            self._cleared_ms = max(self._cleared_ms, voiced_then)
+        return self._step(_Signal.BACKCHANNEL)
 
     def _speech_signal(self) -> _Signal:
         unjudged_ms = self._voiced_ms - self._cleared_ms
@@ -235,13 +241,14 @@ class InterruptionClassifier:
         if action is _Action.INTERRUPT:
             return [Interrupt(at_ms, self._onset_ms, Reason.WORDS if signal is _Signal.WORDS else Reason.LONG_SPEECH)]
         if action is _Action.DISMISS:
-            reason = Reason.BACKCHANNEL if self._words_heard else Reason.NOISE
+            reason = Reason.SHORT if self._heard is None else Reason.BACKCHANNEL if self._heard else Reason.NOISE
+            self._late.update(self._pending)
             self._reset_candidate()
             return [Resume(at_ms, reason) if self.settings.pause_on_speech else Ignore(at_ms, reason)]
         return []
 
     def _reset_candidate(self) -> None:
-        self._audio, self._voiced_ms, self._cleared_ms, self._words_heard = [], 0, 0, False
+        self._audio, self._voiced_ms, self._cleared_ms, self._heard = [], 0, 0, None
         self._pending.clear()
 
 

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from audio.echo import EchoCanceller
 from audio.vad import WINDOW_SAMPLES, SileroVad
-from tests.audio.turn_clips import agent_answer, echo_of, mix, read_clip
+from tests.audio.turn_clips import agent_answer, cancelled, echo_of, mix, read_clip
 
 CALLER_AT_MS = 3000
 
@@ -13,15 +12,6 @@ CALLER_AT_MS = 3000
 def speech_windows(samples: np.ndarray) -> np.ndarray:
     """Which 32 ms windows the Silero VAD calls speech (probability >= 0.5)."""
     return SileroVad().score(samples[: len(samples) // WINDOW_SAMPLES * WINDOW_SAMPLES]) >= 0.5
-
-
-def cancelled(microphone: np.ndarray, played: np.ndarray, chunk: int = 320) -> np.ndarray:
-    """The microphone through the canceller, fed in 20 ms chunks as a call delivers it."""
-    canceller, out = EchoCanceller(), []
-    for i in range(0, len(microphone), chunk):
-        canceller.played(played[i : i + chunk])
-        out.append(canceller.capture(microphone[i : i + chunk]))
-    return np.concatenate(out)
 
 
 @pytest.mark.parametrize("delay_ms", [40, 300])

@@ -70,12 +70,17 @@ def test_speech_heard_to_be_backchannel_words_counts_towards_the_maximum_only():
     assert kinds(push_all(classifier, [0.9])) == [Interrupt]
 
 
-def test_the_answer_waits_for_a_pending_transcript_before_going_on():
+def test_the_answer_goes_on_after_a_short_sound_without_waiting_for_its_transcript():
     classifier = InterruptionClassifier()
-    events = push_all(classifier, [0.9] * 6 + [0.0] * 30)  # ~1 s of quiet after the sound
-    assert Resume not in kinds(events)
+    events = push_all(classifier, [0.9] * 6 + [0.0] * 10)  # ~200 ms of sound, then 320 ms of quiet
+    assert kinds(events) == [Pause, Transcribe, Resume]
+
+
+def test_a_word_transcribed_after_the_answer_went_on_still_interrupts_it():
+    classifier = InterruptionClassifier()
+    events = push_all(classifier, [0.9] * 6 + [0.0] * 10)
     request = next(event for event in events if isinstance(event, Transcribe))
-    assert kinds(classifier.transcript("Mm-hm.", request.audio_end_ms)) == [Resume]
+    assert kinds(classifier.transcript("No!", request.audio_end_ms)) == [Interrupt]
 
 
 def test_without_pausing_a_backchannel_is_ignored():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audio.echo import EchoCanceller
 from audio.endpointing import EndpointEvent, Endpointer, EndpointingSettings
 from audio.interruption import InterruptionClassifier, InterruptionEvent, Transcribe
 from audio.resample import resample
@@ -56,6 +57,15 @@ def mix(*layers: tuple[int, np.ndarray]) -> np.ndarray:
     for start, samples in layers:
         track[start * 16 : start * 16 + len(samples)] += samples
     return np.clip(track, -32768, 32767).astype(np.int16)
+
+
+def cancelled(microphone: np.ndarray, played: np.ndarray, chunk: int = 320) -> np.ndarray:
+    """The microphone through a fresh echo canceller, fed in 20 ms chunks as a call delivers it."""
+    canceller, out = EchoCanceller(), []
+    for i in range(0, len(microphone), chunk):
+        canceller.played(played[i : i + chunk])
+        out.append(canceller.capture(microphone[i : i + chunk]))
+    return np.concatenate(out)
 
 
 def classify(
