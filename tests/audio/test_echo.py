@@ -35,3 +35,12 @@ def test_a_caller_talking_over_the_echo_is_still_speech(delay_ms):
 def test_a_caller_alone_passes_through_untouched_when_the_agent_is_silent():
     caller = read_clip("question_finished.wav")
     assert speech_windows(cancelled(caller, np.zeros(0, dtype=np.int16))).sum() >= 0.9 * speech_windows(caller).sum()
+
+
+def test_a_caller_on_a_line_without_echo_is_heard_from_the_first_syllable():
+    played, caller = agent_answer(), read_clip("interrupt_no_question.wav")
+    microphone = mix((0, np.zeros(len(played), dtype=np.float32)), (CALLER_AT_MS, caller.astype(np.float32)))
+    first_second = slice(CALLER_AT_MS * 16 // WINDOW_SAMPLES, (CALLER_AT_MS + 1000) * 16 // WINDOW_SAMPLES)
+    heard, spoken = speech_windows(cancelled(microphone, played))[first_second], speech_windows(microphone)[first_second]
+    assert np.argmax(heard) == np.argmax(spoken)  # the first speech window
+    assert heard.sum() >= 0.9 * spoken.sum()  # AEC3 alone heard nothing for ~600 ms
