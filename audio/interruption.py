@@ -22,6 +22,7 @@ Positions are milliseconds of the input stream. The decision logic is the one ta
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,10 +42,10 @@ class InterruptionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    threshold: float = Field(0.5, ge=0.0, le=1.0)  # VAD probability that counts as speech (server_vad's)
-    interruption_min_speech_ms: int = Field(500, ge=0)  # voiced speech that interrupts unless heard to be a backchannel
-    backchannel_max_ms: int = Field(1500, ge=0)  # voiced speech that interrupts even if every word is a backchannel
-    resume_after_silence_ms: int = Field(300, ge=0)  # quiet after a backchannel or noise before the answer goes on
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5  # VAD probability that counts as speech (server_vad's)
+    interruption_min_speech_ms: Annotated[int, Field(ge=0)] = 500  # voiced speech that interrupts unless heard to be a backchannel
+    backchannel_max_ms: Annotated[int, Field(ge=0)] = 1500  # voiced speech that interrupts even if every word is a backchannel
+    resume_after_silence_ms: Annotated[int, Field(ge=0)] = 300  # quiet after a backchannel or noise before the answer goes on
     pause_on_speech: bool = True  # hold the answer's audio while deciding (False: play on, then stop or ignore)
     backchannel_words: tuple[str, ...] = DEFAULT_BACKCHANNEL_WORDS  # phrases that never interrupt on their own
 
