@@ -15,7 +15,7 @@ from audio.interruption import (
     Transcribe,
 )
 from audio.vad import WINDOW_SAMPLES
-from tests.audio.turn_clips import BACKCHANNELS, INTERRUPTIONS, classify, mix, read_clip
+from tests.audio.turn_clips import BACKCHANNELS, INTERRUPTIONS, agent_answer, cancelled, classify, echo_of, mix, read_clip
 
 WINDOW = np.zeros(WINDOW_SAMPLES, dtype=np.int16)
 
@@ -51,6 +51,19 @@ def test_a_real_interruption_stops_the_answer(clip, transcriber):
     events = classify(during_answer(clip), InterruptionClassifier(), transcriber.transcribe)
     assert kinds(events) == [Pause, Interrupt]
     assert 500 <= events[1].onset_ms <= 600  # the VAD needs a window or two to be sure
+
+
+def test_the_agents_own_echo_never_interrupts_it(transcriber):
+    played = agent_answer()
+    microphone = mix((0, echo_of(played, delay_ms=150)))
+    assert classify(cancelled(microphone, played), InterruptionClassifier(), transcriber.transcribe) == []
+
+
+def test_a_real_interruption_over_the_echo_still_interrupts(transcriber):
+    played = agent_answer()
+    microphone = mix((0, echo_of(played, delay_ms=150)), (3000, read_clip("interrupt_wait_stop.wav").astype(np.float32)))
+    events = classify(cancelled(microphone, played), InterruptionClassifier(), transcriber.transcribe)
+    assert kinds(events) == [Pause, Interrupt]
 
 
 def test_a_short_word_that_is_not_a_backchannel_interrupts():
