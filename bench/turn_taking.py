@@ -125,7 +125,8 @@ def endpointing() -> None:
         samples = read_clip(clip)
         before = fixed_silence_turns(samples)
         ended = [e for e in endpoint(samples, MEDIUM, timed_transcribe) if isinstance(e, TurnEnded)]
-        cells = (clip, f"{len(before)}, {before[-1][1] - before[-1][0]} ms", f"{len(ended)}, {ended[-1].at_ms - before[-1][0]} ms", ended[-1].text[:44])
+        speech_end = before[-1][0]
+        cells = (clip, f"{len(before)}, {before[-1][1] - speech_end} ms", f"{len(ended)}, {ended[-1].at_ms - speech_end} ms", ended[-1].text[:44])
         print("  " + "".join(f"{c:<28}" for c in cells))
     print(f"  (Whisper took a median {np.median(stt_ms):.0f} ms per utterance here; the engine overlaps it with the silence)")
 

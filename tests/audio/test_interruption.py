@@ -23,7 +23,8 @@ WINDOW = np.zeros(WINDOW_SAMPLES, dtype=np.int16)
 def during_answer(clip: str) -> np.ndarray:
     """The clip spoken 500 ms into the agent's answer, followed by 1.5 s of quiet."""
     samples = read_clip(clip).astype(np.float32)
-    return mix((0, np.zeros(500 * 16, dtype=np.float32)), (500, samples), (500 + len(samples) // 16 + 1500, np.zeros(16, dtype=np.float32)))
+    end_ms = 500 + len(samples) // 16 + 1500
+    return mix((500, samples), (end_ms, np.zeros(16, dtype=np.float32)))
 
 
 def kinds(events) -> list[type]:
