@@ -10,6 +10,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from server.agent_names import resolve_agent
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.http import json_response, text_response
@@ -104,7 +105,7 @@ class Gateway:
         owner = self.runtime.keys.owner_of(presented_key(request.headers))
         assert owner is not None
         wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
-        agent = await self.runtime.agents.resolve(owner, wanted)
+        agent = await resolve_agent(self.runtime.agents, owner, wanted, self.runtime.settings.default_agent)
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
             reason = f"unknown agent {wanted!r}"
