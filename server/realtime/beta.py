@@ -157,7 +157,7 @@ def _item_to_ga(item: Any, param: str) -> Any:
         return item
     renames = _ASSISTANT_CONTENT_TO_GA if item.get("role") == "assistant" else _USER_CONTENT_TO_GA
     content = [
-        {**part, "type": renames.get(part.get("type"), part.get("type"))} if isinstance(part, dict) else part
+        {**part, "type": renames[part["type"]]} if isinstance(part, dict) and part.get("type") in renames else part
         for part in item["content"]
     ]
     return {**item, "content": content}
@@ -173,7 +173,7 @@ def server_event_to_beta(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     beta = {**event, "type": _EVENTS_TO_BETA.get(kind, kind)}
     if isinstance(beta.get("session"), dict):
-        beta["session"] = _session_to_beta(beta["session"])
+        beta["session"] = session_to_beta(beta["session"])
     if isinstance(beta.get("response"), dict):
         beta["response"] = _response_to_beta(beta["response"])
     if isinstance(beta.get("item"), dict):
@@ -203,7 +203,7 @@ def _tool_choice_to_beta(choice: Any) -> Any:
     return choice.get("name") if isinstance(choice, dict) else choice
 
 
-def _session_to_beta(session: dict[str, Any]) -> dict[str, Any]:
+def session_to_beta(session: dict[str, Any]) -> dict[str, Any]:
     """A GA session as the beta `Session`: fields the beta dialect cannot express (`type`, `truncation`,
     `prompt`, `include`, and `model`, which names a Confab agent, not an OpenAI model) are left out."""
     beta = _pick(session, ("id", "instructions", "tracing"))

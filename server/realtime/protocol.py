@@ -51,7 +51,7 @@ def new_event_id() -> str:
 EXTENSION_RATE = "confab_rate"
 
 
-def _pcm_rate_extension(data: dict[str, Any]) -> dict[str, Any]:
+def pcm_rate_extension(data: dict[str, Any]) -> dict[str, Any]:
     """Let `audio/pcm` at 16 kHz through (an extension: the GA schema only allows 24 kHz).
 
     The rate moves to an extra `confab_rate` field, which openai-python's models keep.
@@ -91,7 +91,7 @@ def parse_client_frame(frame: str | bytes, beta: bool = False) -> BaseModel | Pl
         except BetaFieldError as exc:
             return ProtocolError(str(exc), "unknown_parameter", event_id, exc.param)
     if kind == "session.update":
-        data = _pcm_rate_extension(data)
+        data = pcm_rate_extension(data)
     try:
         return _CLIENT_EVENTS.validate_python(data)
     except ValidationError as exc:
@@ -108,10 +108,9 @@ class ServerEventEncoder:
 
     def encode(self, event: BaseModel) -> str | None:
         """The JSON text frame for `event`, or None when the client's dialect has no such event."""
-        data: dict[str, Any] | None = event.model_dump(mode="json", exclude_none=True)
-        if self.beta:
-            data = server_event_to_beta(data)
-        return None if data is None else json.dumps(data, separators=(",", ":"))
+        data = event.model_dump(mode="json", exclude_none=True)
+        sent = server_event_to_beta(data) if self.beta else data
+        return None if sent is None else json.dumps(sent, separators=(",", ":"))
 
 
 def error_event(message: str, code: str, event_id: str | None = None, param: str | None = None) -> RealtimeErrorEvent:
