@@ -67,6 +67,9 @@ class Gateway:
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """HTTP routes, and the authentication of WebSocket upgrades (refused with 401)."""
         path = urlsplit(request.path).path
+        if isinstance(connection, BodyReadingConnection) and connection.refusal is not None:
+            refusal = connection.refusal
+            return json_response(refusal, {"error": {"code": "unreadable_body", "message": f"request body refused: {refusal.phrase}"}})
         if path == "/healthz":
             return json_response(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
@@ -79,8 +82,6 @@ class Gateway:
             return static_response(path)
         if is_agents_path(path):
             return await agents_response(self.runtime, request, path)
-        if isinstance(connection, BodyReadingConnection) and connection.body_too_large:
-            return json_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": {"code": "body_too_large", "message": "request body too large"}})
         if path == CLIENT_SECRETS_PATH:
             return await client_secrets_response(self.runtime, request, getattr(connection, "body", b""))
         if path not in WEBSOCKET_PATHS:

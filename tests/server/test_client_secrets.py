@@ -168,17 +168,32 @@ async def test_a_secret_refuses_a_url_naming_another_agent(gateway: Gateway, tex
     assert "'default', not 'billing'" in events[0].error.message
 
 
-async def test_a_request_body_arriving_in_pieces_is_read_whole(gateway: Gateway) -> None:
-    body = json.dumps({"session": {"type": "realtime", "instructions": "Be brief."}}).encode()
-    head = (f"POST /v1/realtime/client_secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
-    for piece in (head[:20], head[20:] + body[:10], body[10:30], body[30:]):
+async def _raw_post(port: int, headers: str, pieces: list[bytes]) -> tuple[bytes, bytes]:
+    """POST to the client secrets route over a plain socket, the request sent in `pieces`; status line and body."""
+    head = f"POST /v1/realtime/client_secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n{headers}\r\n".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for piece in [head[:20], head[20:], *pieces]:
         writer.write(piece)
         await writer.drain()
         await asyncio.sleep(0.05)
     answer = await reader.read()
     writer.close()
     status, _, payload = answer.partition(b"\r\n\r\n")
-    assert status.startswith(b"HTTP/1.1 200")
+    return status.split(b"\r\n")[0], payload
+
+
+async def test_a_request_body_arriving_in_pieces_is_read_whole(gateway: Gateway) -> None:
+    body = json.dumps({"session": {"type": "realtime", "instructions": "Be brief."}}).encode()
+    status, payload = await _raw_post(gateway.port, f"Content-Length: {len(body)}\r\n", [body[:10], body[10:30], body[30:]])
+    assert status == b"HTTP/1.1 200 OK"
     assert json.loads(payload)["session"]["instructions"] == "Be brief."
+
+
+async def test_a_body_above_25_mib_is_refused_before_it_is_read(gateway: Gateway) -> None:
+    status, _ = await _raw_post(gateway.port, f"Content-Length: {26 << 20}\r\n", [b"{" * 1000])
+    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+
+
+async def test_a_chunked_body_is_refused_with_length_required(gateway: Gateway) -> None:
+    status, _ = await _raw_post(gateway.port, "Transfer-Encoding: chunked\r\n", [b"2\r\n{}\r\n0\r\n\r\n"])
+    assert status == b"HTTP/1.1 411 Length Required"
