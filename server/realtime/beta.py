@@ -249,7 +249,7 @@ def _response_to_beta(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _usage_to_beta(usage: dict[str, Any]) -> dict[str, Any]:
-    beta = _pick(usage, ("input_tokens", "output_tokens", "total_tokens", "output_token_details"))
+    beta = _pick(usage, ("input_tokens", "output_tokens", "total_tokens", "output_token_details", "confab_usage_reported"))
     if isinstance(usage.get("input_token_details"), dict):
         beta["input_token_details"] = _pick(usage["input_token_details"], ("audio_tokens", "cached_tokens", "text_tokens"))
     return beta

@@ -45,7 +45,7 @@ _TEXT_ITEM = {"id": "item_t", "object": "realtime.item", "type": "message", "rol
 _CALL_ITEM = {"id": "item_c", "object": "realtime.item", "type": "function_call", "status": "completed",
               "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}
 _AT = {"response_id": "resp_1", "item_id": "item_a", "output_index": 0, "content_index": 0}
-_USAGE = {"total_tokens": 130, "input_tokens": 120, "output_tokens": 10,
+_USAGE = {"total_tokens": 130, "input_tokens": 120, "output_tokens": 10, "confab_usage_reported": True,
           "input_token_details": {"text_tokens": 120, "audio_tokens": 0, "cached_tokens": 64, "image_tokens": 0,
                                   "cached_tokens_details": {"text_tokens": 64, "audio_tokens": 0, "image_tokens": 0}},
           "output_token_details": {"text_tokens": 10, "audio_tokens": 0}}
@@ -101,12 +101,12 @@ def _beta_frames() -> list[dict[str, Any]]:
 
 
 def _unknown_fields(model: Any, where: str = "") -> list[str]:
-    """Every field of a validated model tree that its class does not declare."""
+    """Every field of a validated model tree that its class does not declare (Confab's `confab_*` extensions aside)."""
     if isinstance(model, list):
         return [f for i, m in enumerate(model) for f in _unknown_fields(m, f"{where}[{i}]")]
     if not isinstance(model, BaseModel):
         return []
-    found = [f"{where}.{k}" for k in (model.model_extra or {})]
+    found = [f"{where}.{k}" for k in (model.model_extra or {}) if not k.startswith("confab_")]
     for name in type(model).model_fields:
         found += _unknown_fields(getattr(model, name), f"{where}.{name}")
     return found
@@ -159,7 +159,8 @@ def test_response_echoes_are_in_the_beta_response_shape() -> None:
     created = _beta("response.created")["response"]
     assert created["modalities"] == ["audio", "text"] and created["output_audio_format"] == "pcm16" and created["voice"] == "joe"
     assert created["metadata"] == {"topic": "weather"} and "audio" not in created
-    assert _beta("response.done")["response"]["usage"]["input_token_details"]["cached_tokens"] == 64
+    usage = _beta("response.done")["response"]["usage"]
+    assert usage["input_token_details"]["cached_tokens"] == 64 and usage["confab_usage_reported"] is True
 
 
 def test_a_beta_session_update_is_read_as_its_ga_equivalent() -> None:
