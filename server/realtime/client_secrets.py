@@ -152,8 +152,8 @@ def _parse_request(body: bytes) -> ClientSecretRequest:
         return ClientSecretRequest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        raise RequestRefused(HTTPStatus.BAD_REQUEST, f"{where}: {first['msg']}", "invalid_value", where) from exc
+        where = ".".join(str(p) for p in first["loc"])
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, f"invalid {where or 'body'}: {first['msg']}", "invalid_value", where or None) from exc
 
 
 def _located(data: Any, loc: tuple[int | str, ...]) -> tuple[str, Any]:
