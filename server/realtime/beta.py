@@ -107,7 +107,7 @@ def _session_to_ga(session: dict[str, Any]) -> dict[str, Any]:
             case "input_audio_transcription":
                 audio_in["transcription"] = value
             case "turn_detection":
-                audio_in["turn_detection"] = value
+                audio_in["turn_detection"] = {"type": "server_vad", **value} if isinstance(value, dict) else value  # beta's default type
             case "input_audio_noise_reduction":
                 audio_in["noise_reduction"] = value
             case "output_audio_format":

@@ -179,6 +179,13 @@ def test_a_beta_session_update_is_read_as_its_ga_equivalent() -> None:
     assert session.max_output_tokens == "inf" and session.tool_choice == "required"
 
 
+def test_a_beta_turn_detection_without_a_type_is_server_vad() -> None:
+    event = parse_client_frame(json.dumps({"type": "session.update", "session": {"turn_detection": {"silence_duration_ms": 300}}}), beta=True)
+    assert isinstance(event, SessionUpdateEvent)
+    detection: Any = event.session.audio.input.turn_detection  # type: ignore[union-attr]
+    assert (detection.type, detection.silence_duration_ms) == ("server_vad", 300)
+
+
 def test_a_beta_tool_choice_naming_a_function_is_a_ga_function_choice() -> None:
     event = parse_client_frame(json.dumps({"type": "session.update", "session": {"tool_choice": "get_weather"}}), beta=True)
     assert isinstance(event, SessionUpdateEvent)
