@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +47,35 @@ class ClientToolCall:
 
 
 @dataclass(frozen=True)
+class ModelUsage:
+    """Tokens one model call used, as the model's stream reported them (one event per call).
+
+    `reported` is False when the model sent no usage: the counts are then zeros, never guesses.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reported: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def total(cls, calls: Iterable[ModelUsage]) -> ModelUsage:
+        """The usage of several calls (one response's steps); reported only if every call reported it."""
+        counted = list(calls)
+        return cls(
+            sum(c.input_tokens for c in counted),
+            sum(c.output_tokens for c in counted),
+            sum(c.cached_tokens for c in counted),
+            reported=bool(counted) and all(c.reported for c in counted),
+        )
+
+
+@dataclass(frozen=True)
 class TurnFailed:
     """The model could not be reached or broke off; `apology` is what to tell the caller."""
 
@@ -61,4 +91,4 @@ class TurnDone:
     stop_reason: str
 
 
-AgentEvent = TextDelta | ToolStarted | ToolFinished | ClientToolCall | TurnFailed | TurnDone
+AgentEvent = TextDelta | ToolStarted | ToolFinished | ClientToolCall | ModelUsage | TurnFailed | TurnDone

@@ -63,7 +63,7 @@ class ChatModel:
         return self._client
 
     async def stream(self, **request: Any) -> AsyncIterator[ChatCompletionChunk]:
-        """Stream one chat completion for `request` (messages, tools, ...).
+        """Stream one chat completion for `request` (messages, tools, ...), its usage in the last chunk.
 
         429, 5xx, timeouts and connection failures before the first chunk are retried
         with jittered exponential backoff (honouring Retry-After) while the retry budget
@@ -76,7 +76,7 @@ class ChatModel:
         while True:
             try:
                 stream = await self.client.chat.completions.create(
-                    model=self.endpoint.model, stream=True, **request
+                    model=self.endpoint.model, stream=True, stream_options={"include_usage": True}, **request
                 )
                 break
             except _RETRYABLE as exc:

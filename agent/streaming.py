@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import jiter
 from openai.types.chat import ChatCompletionChunk
 
-from agent.events import TextDelta
+from agent.events import ModelUsage, TextDelta
 from agent.tools.schemas import PRE_EXEC_MSG
 
 
@@ -40,10 +40,16 @@ class StreamParser:
     content: str = ""
     finish_reason: str | None = None
     tool_calls: dict[int, PendingToolCall] = field(default_factory=dict)
+    usage: ModelUsage = field(default_factory=ModelUsage)
+    """What the model reported using (the last chunk carries it when usage was asked for)."""
 
     def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta]:
         """Take one chunk; return the reply text and pre-execution text it adds."""
         out: list[TextDelta] = []
+        if chunk.usage is not None:
+            details = chunk.usage.prompt_tokens_details
+            cached = details.cached_tokens if details is not None else None
+            self.usage = ModelUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, cached or 0, reported=True)
         for choice in chunk.choices:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason

@@ -101,6 +101,8 @@ class VoiceAgent:
     async def step_stream(self, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
         """Answer what is in the context: yields text as it streams, tool events, then `TurnDone`.
 
+        Each model call ends with a `ModelUsage` (unreported zeros when the model sent none).
+
         Every message this answer persists is tagged with `response_id`, so a later
         truncation (the caller heard only part of it) can find it.
 
@@ -119,12 +121,14 @@ class VoiceAgent:
                         yield delta
             except ModelError as exc:
                 await self._save_partial(parser)
+                yield parser.usage
                 yield TurnFailed(str(exc), exc.code, APOLOGY)
                 yield await self._done("failed")
                 return
             except (asyncio.CancelledError, GeneratorExit):
                 await asyncio.shield(self._save_partial(parser))
                 raise
+            yield parser.usage
             calls = [c for c in parser.calls if c.name]
             if not calls:
                 await self._save_assistant(parser.content)

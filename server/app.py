@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,10 +11,23 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from server.agent_names import resolve_agent
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.http import json_response, text_response
+from server.http_body import BodyReadingConnection
 from server.metrics import ACTIVE_SESSIONS, exposition
+from server.realtime.client_secrets import (
+    CLIENT_SECRETS_PATH,
+    ClientSecretGrant,
+    ClientSecretRefused,
+    ClientSecrets,
+    client_secrets_response,
+    granted_agent,
+    is_client_secret,
+    minted_session_frame,
+    refusal_response,
+)
 from server.realtime.protocol import ServerEventEncoder, error_event
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
@@ -34,6 +48,7 @@ class Gateway:
         self.runtime = runtime
         self.sessions = 0
         self._server: Server | None = None
+        self._grants: weakref.WeakKeyDictionary[ServerConnection, ClientSecretGrant] = weakref.WeakKeyDictionary()
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether Redis and archival memory are reachable and a model is configured, with details."""
@@ -52,6 +67,9 @@ class Gateway:
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """HTTP routes, and the authentication of WebSocket upgrades (refused with 401)."""
         path = urlsplit(request.path).path
+        if isinstance(connection, BodyReadingConnection) and connection.refusal is not None:
+            refusal = connection.refusal
+            return json_response(refusal, {"error": {"code": "unreadable_body", "message": f"request body refused: {refusal.phrase}"}})
         if path == "/healthz":
             return json_response(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
@@ -64,12 +82,24 @@ class Gateway:
             return static_response(path)
         if is_agents_path(path):
             return await agents_response(self.runtime, request, path)
+        if path == CLIENT_SECRETS_PATH:
+            return await client_secrets_response(self.runtime, request, getattr(connection, "body", b""))
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
         if path == TWILIO_PATH:
             return None  # Twilio signs the upgrade and presents its token in the stream's `start` message
+        if is_client_secret(presented_key(request.headers)):
+            return await self._redeem_secret(connection, request)
         if self.runtime.keys.owner_of(presented_key(request.headers)) is None:
             return json_response(HTTPStatus.UNAUTHORIZED, {"error": {"code": "invalid_api_key", "message": "missing or invalid API key"}})
+        return None
+
+    async def _redeem_secret(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Use up the client secret an upgrade presents (401 when it opens nothing) and keep its grant for the session."""
+        try:
+            self._grants[connection] = await ClientSecrets(self.runtime.redis).redeem(presented_key(request.headers) or "")
+        except ClientSecretRefused as exc:
+            return refusal_response(exc)
         return None
 
     @staticmethod
@@ -101,13 +131,17 @@ class Gateway:
     async def _realtime(self, connection: ServerConnection) -> None:
         request = connection.request
         assert request is not None
-        owner = self.runtime.keys.owner_of(presented_key(request.headers))
-        assert owner is not None
         wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
-        agent = await self.runtime.agents.resolve(owner, wanted)
+        grant = self._grants.pop(connection, None)
+        if grant is None:
+            owner = self.runtime.keys.owner_of(presented_key(request.headers))
+            assert owner is not None
+            agent = await resolve_agent(self.runtime.agents, owner, wanted, self.runtime.settings.default_agent)
+            reason = f"unknown agent {wanted!r}"
+        else:
+            agent, reason = await granted_agent(self.runtime.agents, grant, wanted)
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
-            reason = f"unknown agent {wanted!r}"
             frame = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
             if frame is not None:
                 await connection.send(frame)
@@ -116,6 +150,8 @@ class Gateway:
         report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
         session = RealtimeSession(self.runtime, agent, sender(connection), beta=beta, report_latency=report_latency)
         await session.open()
+        if grant is not None:
+            await session.handle_frame(minted_session_frame(grant, beta))
         try:
             async for frame in frames(connection, self.runtime.settings.idle_timeout_s):
                 await session.handle_frame(frame)
@@ -132,6 +168,7 @@ class Gateway:
             process_request=self.process_request,
             select_subprotocol=self.select_subprotocol,
             max_size=settings.max_frame_bytes,
+            create_connection=BodyReadingConnection,
             max_queue=64,
         )
         return self._server

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     idle_timeout_s: float = 300.0
     tool_timeout_s: float = 20.0
     mcp_connect_timeout_s: float = 10.0
+    default_agent: str = Field(default="default", description="the agent OpenAI model names and a missing `model` pick, per owner")
 
     @model_validator(mode="after")
     def _check_buffer(self) -> Settings:

@@ -54,6 +54,8 @@ class Text:
     chunk_chars: int = 4
     delay: float = 0.0
     finish_reason: str = "stop"
+    usage: tuple[int, int] | None = None
+    """(prompt_tokens, completion_tokens) to report, instead of the rough estimate."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class ToolCalls:
     content: str = ""
     chunk_chars: int = 3
     delay: float = 0.0
+    usage: tuple[int, int] | None = None
+    """(prompt_tokens, completion_tokens) to report, instead of the rough estimate."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,13 @@ def _completion_text(reply: Text | ToolCalls | Drop) -> str:
     return reply.text
 
 
+def _usage(reply: Text | ToolCalls | Drop, estimated_prompt_tokens: int) -> dict[str, int]:
+    """The usage object for a reply: its scripted counts, else estimates from the text."""
+    scripted = None if isinstance(reply, Drop) else reply.usage
+    prompt, completion = scripted or (estimated_prompt_tokens, _tokens(_completion_text(reply)))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
 def _error_body(status: int, message: str) -> dict[str, Any]:
     """OpenAI-style error JSON."""
     code = "rate_limit_exceeded" if status == 429 else None
@@ -162,9 +173,15 @@ class ScriptedLLM:
     body and returning a reply. Use as a context manager or call `start()` / `stop()`.
     """
 
-    def __init__(self, *, model: str = "scripted-llm", embedding_dim: int = 384, default: Reply | ReplyFn | None = None) -> None:
-        """Configure the server; nothing listens until `start()`."""
+    def __init__(
+        self, *, model: str = "scripted-llm", embedding_dim: int = 384, default: Reply | ReplyFn | None = None, report_usage: bool = True
+    ) -> None:
+        """Configure the server; nothing listens until `start()`.
+
+        `report_usage=False` plays a model that ignores `stream_options.include_usage`.
+        """
         self.model = model
+        self.report_usage = report_usage
         self.embedding_dim = embedding_dim
         self.default: Reply | ReplyFn = default if default is not None else Text("ok")
         self._lock = threading.Lock()
@@ -398,7 +415,8 @@ class ScriptedLLM:
         }
         prompt_tokens = sum(_tokens(json.dumps(m.get("content"))) for m in body.get("messages", []))
         if body.get("stream"):
-            await self._stream(reply, meta, prompt_tokens, bool((body.get("stream_options") or {}).get("include_usage")), writer)
+            include_usage = self.report_usage and bool((body.get("stream_options") or {}).get("include_usage"))
+            await self._stream(reply, meta, prompt_tokens, include_usage, writer)
         else:
             await self._complete(reply, meta, prompt_tokens, writer)
 
@@ -415,12 +433,11 @@ class ScriptedLLM:
         else:
             message["content"] = reply.text
             finish = reply.finish_reason if isinstance(reply, Text) else "stop"
-        completion = _tokens(_completion_text(reply))
         payload = {
             **meta,
             "object": "chat.completion",
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion},
+            "usage": _usage(reply, prompt_tokens),
         }
         if isinstance(reply, Drop):
             body = json.dumps(payload).encode()
@@ -470,9 +487,7 @@ class ScriptedLLM:
             await self._abort(writer)
         await event(chunk({}, reply.finish_reason if isinstance(reply, Text) else "tool_calls"))
         if include_usage:
-            completion = _tokens(_completion_text(reply))
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion}
-            await event(json.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
+            await event(json.dumps({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(reply, prompt_tokens)}))
         await event("[DONE]")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
