@@ -9,13 +9,19 @@ beta names for beta clients. Nothing here touches a socket.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from openai.types.realtime import RealtimeClientEvent, RealtimeErrorEvent
+from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent
 from openai.types.realtime.realtime_error import RealtimeError
 from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from server.realtime import bounds
+from server.wire_json import UnsafeJson, load_checked
+
+log = logging.getLogger(__name__)
 
 _CLIENT_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
 _KNOWN_TYPES = {
@@ -64,17 +70,27 @@ def new_event_id() -> str:
     return f"event_{uuid.uuid4().hex[:20]}"
 
 
+def _beta_modalities(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value  # validation then names the problem
+    return ["audio"] if "audio" in value else ["text"]
+
+
+def _beta_format(value: Any) -> Any:
+    return _BETA_FORMATS.get(value, {"type": value}) if isinstance(value, str) else {"type": value}
+
+
 def _beta_session_to_ga(session: dict[str, Any]) -> dict[str, Any]:
     ga: dict[str, Any] = {"type": "realtime"}
     audio_in: dict[str, Any] = {}
     audio_out: dict[str, Any] = {}
     for key, value in session.items():
         if key == "modalities":
-            ga["output_modalities"] = ["audio"] if "audio" in value else ["text"]
+            ga["output_modalities"] = _beta_modalities(value)
         elif key == "input_audio_format":
-            audio_in["format"] = _BETA_FORMATS.get(value, {"type": value})
+            audio_in["format"] = _beta_format(value)
         elif key == "output_audio_format":
-            audio_out["format"] = _BETA_FORMATS.get(value, {"type": value})
+            audio_out["format"] = _beta_format(value)
         elif key == "turn_detection":
             audio_in["turn_detection"] = value
         elif key == "voice":
@@ -92,7 +108,7 @@ def _beta_to_ga(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("type") == "response.create" and isinstance(data.get("response"), dict):
         response = dict(data["response"])
         if "modalities" in response:
-            response["output_modalities"] = ["audio"] if "audio" in response.pop("modalities") else ["text"]
+            response["output_modalities"] = _beta_modalities(response.pop("modalities"))
         return {**data, "response": response}
     return data
 
@@ -116,34 +132,64 @@ def _pcm_rate_extension(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_client_frame(frame: str | bytes, beta: bool = False) -> BaseModel | PlainTextUtterance | ProtocolError:
-    """Turn one incoming WebSocket frame into a typed client event, a plain-text turn or an error."""
+    """Turn one incoming WebSocket frame into a typed client event, a plain-text turn or an error.
+
+    Every refusal is logged once and returned as a ProtocolError; nothing a client
+    sends makes this raise.
+    """
+    parsed = _parse(frame, beta)
+    if isinstance(parsed, ProtocolError):
+        log.info("realtime frame refused (%s): %s", parsed.code, parsed.message)
+    return parsed
+
+
+def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | ProtocolError:
     if isinstance(frame, bytes):
         return ProtocolError("binary frames are not part of the Realtime protocol; send JSON text frames", "invalid_frame")
     stripped = frame.strip()
     if not stripped.startswith("{"):
         if not stripped:
             return ProtocolError("empty frame", "invalid_frame")
+        if bounds.MAX_TEXT_CHARS < len(stripped):
+            return ProtocolError(f"a plain-text turn is limited to {bounds.MAX_TEXT_CHARS} characters", "invalid_value")
         return PlainTextUtterance(stripped)
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        return ProtocolError(f"malformed JSON: {exc.msg} at position {exc.pos}", "invalid_json")
+        data = load_checked(stripped, bounds.MAX_DEPTH)
+    except UnsafeJson as exc:
+        return ProtocolError(str(exc), "invalid_json")
     if not isinstance(data, dict):
         return ProtocolError("an event must be a JSON object", "invalid_json")
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     kind = data.get("type")
+    if not isinstance(kind, str):
+        return ProtocolError("an event needs a string `type`", "invalid_value", event_id, "type")
     if kind not in _KNOWN_TYPES:
-        return ProtocolError(f"unknown event type {kind!r}", "unknown_event_type", event_id, "type")
+        return ProtocolError(f"unknown event type {kind[:64]!r}", "unknown_event_type", event_id, "type")
     if beta:
         data = _beta_to_ga(data)
     if kind == "session.update":
         data = _pcm_rate_extension(data)
     try:
-        return _CLIENT_EVENTS.validate_python(data)
+        event = _CLIENT_EVENTS.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or None
         return ProtocolError(f"invalid {kind}: {first['msg']} at {where}", "invalid_value", event_id, where)
+    problem = bounds.check(event)
+    if problem is not None:
+        return ProtocolError(f"invalid {kind}: {problem.message}", "invalid_value", event_id, problem.param)
+    return event
+
+
+def refuse_audio_input(frame: str | bytes, beta: bool = False) -> ProtocolError | None:
+    """On a server without speech models: the refusal of a frame that appends audio (None for any other frame)."""
+    event = _parse(frame, beta)
+    if not isinstance(event, InputAudioBufferAppendEvent):
+        return None
+    log.info("realtime frame refused (audio_unavailable): audio input on a text-only server")
+    return ProtocolError(
+        "this server runs without speech models (CONFAB_SPEECH=false): send text", "audio_unavailable", event.event_id, "type"
+    )
 
 
 @dataclass

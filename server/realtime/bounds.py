@@ -1,0 +1,77 @@
+"""The bounds on what a Realtime client controls, checked on each typed event before the session sees it.
+
+Frame size, rate and queue are bounded at the socket (see `server.websocket_io`);
+these are the limits inside a well-formed event. They are listed in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from openai.types.realtime import (
+    ConversationItemCreateEvent,
+    RealtimeConversationItemFunctionCallOutput,
+    RealtimeSessionCreateRequest,
+    SessionUpdateEvent,
+)
+from pydantic import BaseModel
+
+MAX_DEPTH = 32
+MAX_TEXT_CHARS = 100_000
+MAX_INSTRUCTIONS_CHARS = 100_000
+MAX_TOOLS = 64
+VAD_THRESHOLD = (0.0, 1.0)
+VAD_PREFIX_PADDING_MS = (0, 2_000)
+VAD_SILENCE_DURATION_MS = (0, 10_000)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is out of bounds, and where in the event."""
+
+    message: str
+    param: str
+
+
+def check(event: BaseModel) -> Problem | None:
+    """The first bound `event` exceeds, or None."""
+    if isinstance(event, SessionUpdateEvent):
+        return _check_session(event.session)
+    if isinstance(event, ConversationItemCreateEvent):
+        return _check_item(event.item)
+    return None
+
+
+def _check_session(session: Any) -> Problem | None:
+    if not isinstance(session, RealtimeSessionCreateRequest):
+        return Problem("only sessions of type `realtime` are supported (not transcription-only sessions)", "session.type")
+    if session.instructions is not None and len(session.instructions) > MAX_INSTRUCTIONS_CHARS:
+        return Problem(f"instructions are limited to {MAX_INSTRUCTIONS_CHARS} characters", "session.instructions")
+    if session.tools is not None and len(session.tools) > MAX_TOOLS:
+        return Problem(f"at most {MAX_TOOLS} tools may be declared", "session.tools")
+    audio_in = session.audio.input if session.audio is not None else None
+    detection = audio_in.turn_detection if audio_in is not None else None
+    if detection is None or detection.type != "server_vad":
+        return None
+    for name, (low, high) in (
+        ("threshold", VAD_THRESHOLD),
+        ("prefix_padding_ms", VAD_PREFIX_PADDING_MS),
+        ("silence_duration_ms", VAD_SILENCE_DURATION_MS),
+    ):
+        value = getattr(detection, name)
+        if value is not None and not low <= value <= high:
+            return Problem(f"turn_detection.{name} must be between {low} and {high}", f"session.audio.input.turn_detection.{name}")
+    return None
+
+
+def _check_item(item: Any) -> Problem | None:
+    if isinstance(item, RealtimeConversationItemFunctionCallOutput):
+        if len(item.output) > MAX_TEXT_CHARS:
+            return Problem(f"a function_call_output is limited to {MAX_TEXT_CHARS} characters", "item.output")
+        return None
+    content = getattr(item, "content", None) or []
+    size = sum(len(getattr(part, "text", None) or getattr(part, "transcript", None) or "") for part in content)
+    if size > MAX_TEXT_CHARS:
+        return Problem(f"a message's text is limited to {MAX_TEXT_CHARS} characters", "item.content")
+    return None
