@@ -44,8 +44,8 @@ def check(event: BaseModel) -> Problem | None:
 
 
 def _check_session(session: Any) -> Problem | None:
-    if not isinstance(session, RealtimeSessionCreateRequest):
-        return Problem("only sessions of type `realtime` are supported (not transcription-only sessions)", "session.type")
+    if not isinstance(session, RealtimeSessionCreateRequest):  # refused before validation
+        return None
     if session.instructions is not None and len(session.instructions) > MAX_INSTRUCTIONS_CHARS:
         return Problem(f"instructions are limited to {MAX_INSTRUCTIONS_CHARS} characters", "session.instructions")
     if session.tools is not None and len(session.tools) > MAX_TOOLS:

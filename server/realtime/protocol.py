@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent
 from openai.types.realtime.realtime_error import RealtimeError
@@ -23,11 +23,9 @@ from server.wire_json import UnsafeJson, load_checked
 
 log = logging.getLogger(__name__)
 
-_CLIENT_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
-_KNOWN_TYPES = {
-    "session.update", "input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
-    "output_audio_buffer.clear", "conversation.item.create", "conversation.item.truncate",
-    "conversation.item.delete", "conversation.item.retrieve", "response.create", "response.cancel",
+_EVENT_MODELS: dict[str, TypeAdapter[Any]] = {
+    get_args(model.model_fields["type"].annotation)[0]: TypeAdapter(model)
+    for model in get_args(get_args(RealtimeClientEvent)[0])
 }
 
 _GA_TO_BETA = {
@@ -163,17 +161,21 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
     kind = data.get("type")
     if not isinstance(kind, str):
         return ProtocolError("an event needs a string `type`", "invalid_value", event_id, "type")
-    if kind not in _KNOWN_TYPES:
+    model = _EVENT_MODELS.get(kind)
+    if model is None:
         return ProtocolError(f"unknown event type {kind[:64]!r}", "unknown_event_type", event_id, "type")
     if beta:
         data = _beta_to_ga(data)
     if kind == "session.update":
+        session = data.get("session")
+        if isinstance(session, dict) and session.get("type") != "realtime":
+            return ProtocolError("only sessions of type `realtime` are supported", "invalid_value", event_id, "session.type")
         data = _pcm_rate_extension(data)
     try:
-        event = _CLIENT_EVENTS.validate_python(data)
+        event = model.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or None
+        where = ".".join(str(p) for p in first["loc"] if not str(p)[:1].isupper()) or None
         return ProtocolError(f"invalid {kind}: {first['msg']} at {where}", "invalid_value", event_id, where)
     problem = bounds.check(event)
     if problem is not None:
