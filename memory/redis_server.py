@@ -171,7 +171,6 @@ async def persistence_warning(client: AsyncRedis) -> str | None:
         config = await client.config_get("appendonly")
     except redis.RedisError:
         return "could not read the Redis configuration (CONFIG GET appendonly); make sure it persists with AOF"
-    value = config.get("appendonly", config.get(b"appendonly"))
-    if value in ("yes", b"yes"):
+    if any(value in ("yes", b"yes") for value in config.values()):
         return None
     return "the Redis at REDIS_URL runs without AOF (appendonly no): a restart can lose every stored message; set appendonly yes"

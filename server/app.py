@@ -118,12 +118,12 @@ class Gateway:
         await session.open()
         try:
             async with aclosing(frames(connection, self.runtime.settings.idle_timeout_s, InboundLimits.of(self.runtime.settings))) as incoming:
-                async for frame in incoming:
-                    refusal = None if self.runtime.speech is not None else refuse_audio_input(frame, beta)
+                async for incoming_frame in incoming:
+                    refusal = None if self.runtime.speech is not None else refuse_audio_input(incoming_frame, beta)
                     if refusal is not None:
                         await session.error(refusal.message, refusal.code, refusal.event_id, refusal.param)
                     else:
-                        await session.handle_frame(frame)
+                        await session.handle_frame(incoming_frame)
         finally:
             await session.close()
 

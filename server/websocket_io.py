@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
@@ -81,7 +81,7 @@ class TokenBucket:
         return max(0.0, -self.tokens / self.rate)
 
 
-async def frames(connection: ServerConnection, idle_timeout_s: float, limits: InboundLimits) -> AsyncIterator[str | bytes]:
+async def frames(connection: ServerConnection, idle_timeout_s: float, limits: InboundLimits) -> AsyncGenerator[str | bytes, None]:
     """Incoming frames until the peer closes, read no faster than `limits`; a peer silent for `idle_timeout_s` is closed with 1001."""
     size = TokenBucket(limits.bytes_per_s, limits.burst_bytes)
     count = TokenBucket(limits.frames_per_s, limits.burst_frames)
