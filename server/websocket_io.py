@@ -66,12 +66,11 @@ class TokenBucket:
 
     rate: float
     capacity: float
+    updated: float = field(default_factory=time.monotonic)
     tokens: float = field(init=False)
-    updated: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.tokens = self.capacity
-        self.updated = time.monotonic()
 
     def take(self, amount: float, now: float) -> float:
         """Take `amount` tokens (going into debt if needed); the seconds until the bucket is non-negative again."""
