@@ -141,3 +141,15 @@ def test_audio_appends_are_refused_on_a_text_only_server() -> None:
     error = refuse_audio_input(frame)
     assert isinstance(error, ProtocolError) and error.code == "audio_unavailable" and error.event_id == "e7"
     assert refuse_audio_input('{"type": "response.create"}') is None
+
+
+@pytest.mark.parametrize("parameters, says", [
+    ("x", "parameters must be an object"),
+    ({"type": "object", "properties": "x"}, "properties must be an object"),
+    ({"type": "object", "properties": {"a": 1e308}}, "properties.a must be an object"),
+    ({"type": "object", "required": [1]}, "required must be a list of property names"),
+    ({"type": "object", "properties": {"a": {"anyOf": {}}}}, "anyOf must be a list"),
+])
+def test_a_client_tool_whose_parameters_are_not_a_schema_is_refused(parameters: object, says: str) -> None:
+    error = parse_client_frame(_session_update(tools=[{"type": "function", "name": "f", "parameters": parameters}]))
+    assert isinstance(error, ProtocolError) and says in error.message and error.param == "session.tools.0.parameters"
