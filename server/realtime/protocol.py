@@ -1,8 +1,9 @@
 """Sans-I/O adapter: Realtime wire frames in, typed events out, and typed server events back to frames.
 
-Incoming frames are validated with openai-python's own `RealtimeClientEvent` union
-(GA shapes); beta clients (`OpenAI-Beta: realtime=v1`) are first rewritten to GA
-shapes. Outgoing events are openai-python's server event models, renamed to the
+Incoming frames are checked as JSON first (depth, number ranges, text encoding: see
+`server.wire_json`), then validated with openai-python's own model for their `type`
+(GA shapes) and held to the bounds of `server.realtime.bounds`; beta clients
+(`OpenAI-Beta: realtime=v1`) are first rewritten to GA shapes. Outgoing events are openai-python's server event models, renamed to the
 beta names for beta clients. Nothing here touches a socket.
 """
 
@@ -137,7 +138,7 @@ def parse_client_frame(frame: str | bytes, beta: bool = False) -> BaseModel | Pl
     """
     parsed = _parse(frame, beta)
     if isinstance(parsed, ProtocolError):
-        log.info("realtime frame refused (%s): %s", parsed.code, parsed.message)
+        log.info("realtime frame refused (%s): %.300s", parsed.code, parsed.message)
     return parsed
 
 
@@ -148,7 +149,7 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
     if not stripped.startswith("{"):
         if not stripped:
             return ProtocolError("empty frame", "invalid_frame")
-        if bounds.MAX_TEXT_CHARS < len(stripped):
+        if len(stripped) > bounds.MAX_TEXT_CHARS:
             return ProtocolError(f"a plain-text turn is limited to {bounds.MAX_TEXT_CHARS} characters", "invalid_value")
         return PlainTextUtterance(stripped)
     try:

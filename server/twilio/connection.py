@@ -62,10 +62,10 @@ async def serve_call(runtime: Runtime, connection: ServerConnection, admission: 
                 with admission.session(owner, "twilio"):
                     await _run_call(runtime, connection, start, incoming)
     except ProtocolViolation as exc:
-        log.warning("Twilio stream closed: protocol error: %r", str(exc))
+        log.warning("Twilio stream closed: protocol error: %.300r", str(exc))
         await connection.close(CloseCode.POLICY_VIOLATION, close_reason(f"protocol error: {exc}"))
     except (CallRefused, Refused) as exc:
-        log.warning("Twilio stream refused: %r", str(exc))
+        log.warning("Twilio stream refused: %.300r", str(exc))
         await connection.close(exc.code, close_reason(str(exc)))
     await connection.close()
 
