@@ -11,6 +11,7 @@ from server.config import Settings
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import ScriptedLLM, Text
 from tests.realtime_client import RealtimeTestClient
+from tests.twilio.peer import TwilioPeer
 
 KEYS = ["alice:alice-key", "bob:bob-key"]
 
@@ -66,6 +67,24 @@ async def test_a_hundred_keyless_twilio_sockets_cannot_keep_a_caller_out(setting
             await connection.close()
         await asyncio.gather(*keepers)
     assert reply == "You got through."
+
+
+async def test_a_hundred_keyless_twilio_sockets_cannot_keep_a_phone_caller_out(settings: Settings) -> None:
+    # one address for all (loopback), allowed to hold them all: they still take no session slot
+    roomy = {"api_keys": KEYS, "max_sessions": 10, "max_unauthenticated_per_address": 150}
+    async with running_server(settings.model_copy(update=roomy)) as gateway:
+        squatters = await asyncio.gather(*(_keyless_stream(gateway) for _ in range(100)))
+        keepers = [asyncio.create_task(_keep_alive(c)) for c in squatters]
+        await asyncio.sleep(0.5)
+        caller = await TwilioPeer.call(_twilio_url(gateway), {"token": "alice-key"})
+        await asyncio.sleep(1.0)
+        in_call = await _active_sessions(gateway)
+        await caller.hang_up()
+        for connection in squatters:
+            await connection.close()
+        await asyncio.gather(*keepers)
+    assert caller.connection.close_code == 1000
+    assert in_call == 1.0
 
 
 async def test_a_twilio_stream_that_does_not_start_in_time_is_closed_with_the_reason(settings: Settings) -> None:
