@@ -20,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import BenchServer, bench_server  # noqa: E402
+from tests.metrics_probe import active_sessions  # noqa: E402
 from tests.server.test_fuzz_adapters import REALTIME_TEMPLATES, TWILIO_TEMPLATES  # noqa: E402
 from tests.server.test_hostile_frames import REALTIME_HOSTILE, TWILIO_HOSTILE, _mutations  # noqa: E402
 
@@ -76,12 +76,6 @@ async def twilio_socket(url: str, frame: str | bytes, tally: dict[str, int]) -> 
         tally["closed without a reason"] += 1
 
 
-async def active_sessions(server: BenchServer) -> float:
-    """`confab_active_sessions`, all protocols."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        body = (await client.get(f"http://127.0.0.1:{server.port}/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("confab_active_sessions{"))
-
 
 async def attack(server: BenchServer, realtime: int, twilio: int, connections: int) -> dict[str, int]:
     """Send the frames; return the tally."""
@@ -106,7 +100,7 @@ async def run(realtime: int, twilio: int, connections: int) -> None:
         print(f"sent in {time.monotonic() - started:.0f} s: " + ", ".join(f"{k} {v}" for k, v in tally.items()))
         await asyncio.sleep(5)
         print(f"RSS before {before:.0f} MB, after the connections closed {server.rss_mb():.0f} MB")
-        print(f"confab_active_sessions afterwards: {await active_sessions(server):.0f}")
+        print(f"confab_active_sessions afterwards: {await active_sessions(server.port):.0f}")
         stopping = time.monotonic()
         server.process.send_signal(signal.SIGINT)
         server.process.wait(timeout=60)

@@ -3,13 +3,13 @@
 import asyncio
 import json
 
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from server.config import Settings
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import ScriptedLLM, Text
+from tests.metrics_probe import active_sessions
 from tests.realtime_client import RealtimeTestClient
 from tests.twilio.peer import TwilioPeer
 
@@ -78,7 +78,7 @@ async def test_a_hundred_keyless_twilio_sockets_cannot_keep_a_phone_caller_out(s
         await asyncio.sleep(0.5)
         caller = await TwilioPeer.call(_twilio_url(gateway), {"token": "alice-key"})
         await asyncio.sleep(1.0)
-        in_call = await _active_sessions(gateway)
+        in_call = await active_sessions(gateway.port)
         await caller.hang_up()
         for connection in squatters:
             await connection.close()
@@ -123,14 +123,9 @@ async def test_an_owner_beyond_its_session_limit_is_asked_to_retry_while_others_
 async def test_sessions_are_counted_only_while_open(settings: Settings) -> None:
     async with running_server(settings.model_copy(update={"speech": False})) as gateway:
         client = await RealtimeTestClient.open(ws_url(gateway))
-        during = await _active_sessions(gateway)
+        during = await active_sessions(gateway.port)
         await client.close()
         await asyncio.sleep(0.3)
-        after = await _active_sessions(gateway)
+        after = await active_sessions(gateway.port)
     assert (during, after) == (1.0, 0.0)
 
-
-async def _active_sessions(gateway) -> float:
-    async with httpx.AsyncClient(timeout=10) as client:
-        body = (await client.get(f"http://127.0.0.1:{gateway.port}/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("confab_active_sessions{"))

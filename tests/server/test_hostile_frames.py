@@ -7,7 +7,6 @@ import logging
 import random
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -17,6 +16,7 @@ from server.realtime.protocol import ProtocolError, parse_client_frame
 from server.twilio.protocol import MediaStream, ProtocolViolation
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import ScriptedLLM, Text
+from tests.metrics_probe import active_sessions
 from tests.realtime_client import RealtimeTestClient
 from tests.server.test_fuzz_adapters import REALTIME_TEMPLATES, TWILIO_TEMPLATES, _paths, _replaced
 
@@ -60,11 +60,6 @@ def _mutations(templates: list[dict[str, Any]], count: int, keep: Any) -> list[s
     return frames
 
 
-async def _active_sessions(port: int) -> float:
-    async with httpx.AsyncClient(timeout=10) as client:
-        body = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("confab_active_sessions{"))
-
 
 def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
@@ -86,7 +81,7 @@ async def test_hostile_realtime_frames_each_get_an_error_event_and_the_session_l
         reply, _ = await client.ask("Are you still there?")
         await client.close()
         await asyncio.sleep(0.3)
-        left_open = await _active_sessions(gateway.port)
+        left_open = await active_sessions(gateway.port)
     assert answers == ["error"] * len(frames)
     assert reply == "Still here."
     assert left_open == 0
@@ -131,7 +126,7 @@ async def test_hostile_twilio_frames_each_close_the_stream_with_1008_and_a_reaso
     frames = TWILIO_HOSTILE + _mutations(TWILIO_TEMPLATES, 190, _refused_before_start)
     async with running_server(settings.model_copy(update={"speech": False, "api_keys": ["acme:k"]})) as gateway:
         closes = [await _close_after(gateway.port, [json.dumps(TWILIO_TEMPLATES[0]), frame]) for frame in frames]
-        left_open = await _active_sessions(gateway.port)
+        left_open = await active_sessions(gateway.port)
     unanswered = [(frame, close) for frame, close in zip(frames, closes) if close[0] != 1008 or not close[1]]
     assert unanswered == []
     assert left_open == 0
