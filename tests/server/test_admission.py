@@ -129,3 +129,4 @@ async def test_sessions_are_counted_only_while_open(settings: Settings) -> None:
         after = await active_sessions(gateway.port)
     assert (during, after) == (1.0, 0.0)
 
+

@@ -1,6 +1,11 @@
 """The inbound rate limit: a burst goes through at once, beyond it the reader waits for the sustained rate."""
 
+import asyncio
+
+from server.config import Settings
 from server.websocket_io import TokenBucket
+from tests.conftest import running_server, ws_url
+from tests.realtime_client import RealtimeTestClient
 
 
 def test_a_burst_within_the_capacity_is_read_without_waiting() -> None:
@@ -28,3 +33,17 @@ def test_idle_time_refills_the_bucket_only_up_to_its_capacity() -> None:
     bucket.take(2000, now=0.0)
     assert bucket.take(2000, now=60.0) == 0.0
     assert bucket.take(1000, now=60.0) == 1.0
+
+
+async def test_a_flood_of_frames_is_read_no_faster_than_the_sustained_rate(settings: Settings) -> None:
+    limited = settings.model_copy(update={"speech": False, "inbound_frames_per_s": 20, "inbound_burst_frames": 20})
+    async with running_server(limited) as gateway:
+        client = await RealtimeTestClient.open(ws_url(gateway))
+        started = asyncio.get_running_loop().time()
+        for _ in range(60):
+            await client.send({"type": "response.cancel"})
+        answers = [(await client.next_event())["error"]["code"] for _ in range(60)]
+        elapsed = asyncio.get_running_loop().time() - started
+        await client.close()
+    assert answers == ["response_cancel_not_active"] * 60  # nothing dropped
+    assert elapsed >= 1.9  # 60 frames, 20 at once and 20 a second: the rest waited ~2 s
