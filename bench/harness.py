@@ -42,11 +42,11 @@ class BenchServer:
 
 
 @contextmanager
-def bench_server(answer: str, remote_embeddings: bool = False) -> Iterator[BenchServer]:
+def bench_server(answer: str, remote_embeddings: bool = False, log_path: Path | None = None) -> Iterator[BenchServer]:
     """`confab serve` on a free port (embedded Redis and Qdrant Edge in a temporary directory).
 
     With `remote_embeddings` the server embeds through the scripted server's `/v1/embeddings`
-    instead of loading the bundled model (and torch).
+    instead of loading the bundled model (and torch). With `log_path` its log goes there.
     """
     llm = ScriptedLLM(default=Text(answer, chunk_chars=6)).start()
     port = free_port()
@@ -57,7 +57,7 @@ def bench_server(answer: str, remote_embeddings: bool = False) -> Iterator[Bench
                 "CONFAB_EMBEDDING_DIM": "384"}
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", tempfile.mkdtemp(prefix="confab-bench-")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=log_path.open("w") if log_path else subprocess.DEVNULL, text=True,
     )
     try:
         assert process.stdout is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from contextlib import aclosing
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +17,6 @@ from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.http import json_response, text_response
 from server.http_body import BodyReadingConnection
-from server.metrics import ACTIVE_SESSIONS, exposition
 from server.realtime.client_secrets import (
     CLIENT_SECRETS_PATH,
     ClientSecretGrant,
@@ -28,12 +28,14 @@ from server.realtime.client_secrets import (
     minted_session_frame,
     refusal_response,
 )
-from server.realtime.protocol import ServerEventEncoder, error_event
+from server.admission import Admission, AdmissionLimits, Refused
+from server.metrics import exposition
+from server.realtime.protocol import ServerEventEncoder, error_event, refuse_audio_input
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
-from server.websocket_io import frames, sender
+from server.websocket_io import InboundLimits, close_reason, frames, sender
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,10 @@ class Gateway:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.sessions = 0
+        s = runtime.settings
+        self.admission = Admission(AdmissionLimits(
+            s.max_sessions, s.max_sessions_per_owner, s.max_unauthenticated, s.max_unauthenticated_per_address,
+        ))
         self._server: Server | None = None
         self._grants: weakref.WeakKeyDictionary[ServerConnection, ClientSecretGrant] = weakref.WeakKeyDictionary()
 
@@ -111,31 +116,26 @@ class Gateway:
         return None
 
     async def handle(self, connection: ServerConnection) -> None:
-        """Run one WebSocket connection to its end."""
+        """Run one WebSocket connection to its end; a connection beyond the limits is closed with the reason."""
         assert connection.request is not None
-        if self.sessions >= self.runtime.settings.max_sessions:
-            await connection.close(CloseCode.TRY_AGAIN_LATER, "too many sessions; try again later")
+        if urlsplit(connection.request.path).path == TWILIO_PATH:
+            await serve_call(self.runtime, connection, self.admission)
             return
-        self.sessions += 1
-        protocol = "twilio" if urlsplit(connection.request.path).path == TWILIO_PATH else "realtime"
-        ACTIVE_SESSIONS.labels(protocol).inc()
+        grant = self._grants.pop(connection, None)
+        owner = grant.owner if grant is not None else self.runtime.keys.owner_of(presented_key(connection.request.headers))
+        assert owner is not None  # the upgrade was refused otherwise
         try:
-            if protocol == "twilio":
-                await serve_call(self.runtime, connection)
-            else:
-                await self._realtime(connection)
-        finally:
-            self.sessions -= 1
-            ACTIVE_SESSIONS.labels(protocol).dec()
+            with self.admission.session(owner, "realtime"):
+                await self._realtime(connection, owner, grant)
+        except Refused as exc:
+            log.warning("realtime connection refused: %s", exc)
+            await connection.close(exc.code, close_reason(str(exc)))
 
-    async def _realtime(self, connection: ServerConnection) -> None:
+    async def _realtime(self, connection: ServerConnection, owner: str, grant: ClientSecretGrant | None) -> None:
         request = connection.request
         assert request is not None
         wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
-        grant = self._grants.pop(connection, None)
         if grant is None:
-            owner = self.runtime.keys.owner_of(presented_key(request.headers))
-            assert owner is not None
             agent = await resolve_agent(self.runtime.agents, owner, wanted, self.runtime.settings.default_agent)
             reason = f"unknown agent {wanted!r}"
         else:
@@ -145,7 +145,7 @@ class Gateway:
             frame = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
             if frame is not None:
                 await connection.send(frame)
-            await connection.close(CloseCode.POLICY_VIOLATION, reason)
+            await connection.close(CloseCode.POLICY_VIOLATION, close_reason(reason))
             return
         report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
         session = RealtimeSession(self.runtime, agent, sender(connection), beta=beta, report_latency=report_latency)
@@ -153,8 +153,13 @@ class Gateway:
         if grant is not None:
             await session.handle_frame(minted_session_frame(grant, beta))
         try:
-            async for frame in frames(connection, self.runtime.settings.idle_timeout_s):
-                await session.handle_frame(frame)
+            async with aclosing(frames(connection, self.runtime.settings.idle_timeout_s, InboundLimits.of(self.runtime.settings))) as incoming:
+                async for incoming_frame in incoming:
+                    refusal = None if self.runtime.speech is not None else refuse_audio_input(incoming_frame, beta)
+                    if refusal is not None:
+                        await session.error(refusal.message, refusal.code, refusal.event_id, refusal.param)
+                    else:
+                        await session.handle_frame(incoming_frame)
         finally:
             await session.close()
 

@@ -23,11 +23,14 @@ class KeyRing:
 
     @classmethod
     def parse(cls, entries: list[str]) -> KeyRing:
-        """Build the ring from `CONFAB_API_KEYS` entries."""
+        """Build the ring from `CONFAB_API_KEYS` entries; ValueError for an empty owner or key."""
         owners: dict[str, str] = {}
         for entry in entries:
             owner, sep, key = entry.partition(":")
-            owners[key if sep else owner] = owner if sep else "default"
+            owner, key = (owner, key) if sep else ("default", owner)
+            if not _is_token(owner) or not _is_token(key):
+                raise ValueError("each API key is KEY or OWNER:KEY, both non-empty printable ASCII without spaces")
+            owners[key] = owner
         return cls(owners)
 
     @property
@@ -39,13 +42,17 @@ class KeyRing:
         """The owner of `key`, or None when it is not a valid key (constant-time per key)."""
         if not self.enabled:
             return LOCAL_OWNER
-        if not key:
+        if not key or not _is_token(key):
             return None
         found = None
         for candidate, owner in self.owners_by_key.items():
             if hmac.compare_digest(candidate.encode(), key.encode()):
                 found = owner
         return found
+
+
+def _is_token(text: str) -> bool:
+    return text.isascii() and text.isprintable() and bool(text) and not any(c.isspace() for c in text)
 
 
 def presented_key(headers: Headers) -> str | None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from memory.agents import AgentExistsError
 from memory.archival import ArchivalStoreError
 from memory.records import AgentRecord, LLMConfig
+from memory.redis_server import persistence_warning
 from server.app import Gateway
 from server.auth import LOCAL_OWNER
 from server.config import Settings
@@ -58,6 +59,8 @@ async def _serve(settings: Settings) -> int:
     signatures = "checked" if settings.twilio_auth_token else "not checked (set CONFAB_TWILIO_AUTH_TOKEN)"
     print(f"confab: phone calls (Twilio Media Streams) at /v1/twilio; X-Twilio-Signature {signatures}")
     print(f"confab: conversation state in {runtime.redis_description}")
+    if runtime.embedded_redis is None and (warning := await persistence_warning(runtime.redis)) is not None:
+        print(f"confab: warning: {warning}")
     archival = archival_config(settings)
     print(f"confab: archival memory in {archival.store_description}; embeddings: {archival.embedder_description}")
     if endpoint.configured:

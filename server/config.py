@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from pydantic_settings import (
 
 from memory.archive import EmbedderKind
 from memory.buffer import BufferLimits
+from server.auth import KeyRing
 
 
 class Settings(BaseSettings):
@@ -76,6 +78,14 @@ class Settings(BaseSettings):
     tool_timeout_s: float = 20.0
     mcp_connect_timeout_s: float = 10.0
     default_agent: str = Field(default="default", description="the agent OpenAI model names and a missing `model` pick, per owner")
+    max_sessions_per_owner: int = Field(default=50, gt=0)
+    max_unauthenticated: int = Field(default=200, gt=0, description="sockets waiting to authenticate, in total")
+    max_unauthenticated_per_address: int = Field(default=20, gt=0, description="sockets waiting to authenticate, per address")
+    auth_timeout_s: float = Field(default=10.0, gt=0, description="time a Twilio stream has to send its `start`")
+    inbound_bytes_per_s: int = Field(default=256_000, gt=0, description="sustained inbound rate per socket (back-pressure beyond)")
+    inbound_burst_bytes: int = Field(default=4_000_000, gt=0, description="inbound bytes a socket may send at once")
+    inbound_frames_per_s: int = Field(default=200, gt=0, description="sustained inbound frames per socket")
+    inbound_burst_frames: int = Field(default=1000, gt=0, description="frames a socket may send at once")
 
     @model_validator(mode="after")
     def _check_buffer(self) -> Settings:
@@ -89,6 +99,13 @@ class Settings(BaseSettings):
         """Accept `CONFAB_API_KEYS=key1,key2`."""
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: list[str]) -> list[str]:
+        """Refuse entries with an empty owner or key (`:`, `alice:`) or characters a header cannot carry."""
+        KeyRing.parse(value)
         return value
 
     @classmethod
@@ -110,4 +127,9 @@ class Settings(BaseSettings):
     @property
     def is_loopback(self) -> bool:
         """Whether the listening address only accepts local connections."""
-        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: it may resolve anywhere
+            return False

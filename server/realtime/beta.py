@@ -48,9 +48,11 @@ _GA_ONLY_FIELDS = {
 class BetaFieldError(ValueError):
     """A beta client sent a field that has no GA equivalent, or a value Confab cannot map; `param` names it."""
 
-    def __init__(self, param: str, message: str) -> None:
+    def __init__(self, param: str, message: str, code: str = "invalid_value") -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
+        """`unknown_parameter` for a field with no GA equivalent, `invalid_value` for a value that cannot be mapped."""
 
 
 # -- client -> server ---------------------------------------------------------------------
@@ -117,7 +119,7 @@ def _session_to_ga(session: dict[str, Any]) -> dict[str, Any]:
             case "speed":
                 audio_out["speed"] = value
             case _:
-                raise BetaFieldError(param, f"{param} is not supported")
+                raise BetaFieldError(param, f"{param} is not supported", "unknown_parameter")
     audio = {name: part for name, part in (("input", audio_in), ("output", audio_out)) if part}
     if audio:
         ga["audio"] = audio
@@ -145,7 +147,7 @@ def _response_to_ga(response: dict[str, Any]) -> dict[str, Any]:
             case "voice":
                 audio_out["voice"] = value
             case _:
-                raise BetaFieldError(param, f"{param} is not supported")
+                raise BetaFieldError(param, f"{param} is not supported", "unknown_parameter")
     if audio_out:
         ga["audio"] = {"output": audio_out}
     return ga

@@ -1,29 +1,34 @@
 """Sans-I/O adapter: Realtime wire frames in, typed events out, and typed server events back to frames.
 
-Incoming frames are validated with openai-python's own `RealtimeClientEvent` union
-(GA shapes); beta clients (`OpenAI-Beta: realtime=v1`) are first rewritten to GA
-shapes. Outgoing events are openai-python's server event models, rewritten to the
-beta dialect for beta clients (`server.realtime.beta`). Nothing here touches a socket.
+Incoming frames are checked as JSON first (depth, number ranges, text encoding: see
+`server.wire_json`), then validated with openai-python's own model for their `type`
+(GA shapes) and held to the bounds of `server.realtime.bounds`; beta clients
+(`OpenAI-Beta: realtime=v1`) are first rewritten to GA shapes. Outgoing events are
+openai-python's server event models, rewritten to the beta dialect for beta clients
+(`server.realtime.beta`). Nothing here touches a socket.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from openai.types.realtime import RealtimeClientEvent, RealtimeErrorEvent
+from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent
 from openai.types.realtime.realtime_error import RealtimeError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from server.realtime import bounds
 from server.realtime.beta import BetaFieldError, client_event_to_ga, server_event_to_beta
+from server.wire_json import UnsafeJson, load_checked
 
-_CLIENT_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
-_KNOWN_TYPES = {
-    "session.update", "input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
-    "output_audio_buffer.clear", "conversation.item.create", "conversation.item.truncate",
-    "conversation.item.delete", "conversation.item.retrieve", "response.create", "response.cancel",
+log = logging.getLogger(__name__)
+
+_EVENT_MODELS: dict[str, TypeAdapter[Any]] = {
+    get_args(model.model_fields["type"].annotation)[0]: TypeAdapter(model)
+    for model in get_args(get_args(RealtimeClientEvent)[0])
 }
 
 @dataclass(frozen=True)
@@ -67,37 +72,71 @@ def pcm_rate_extension(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_client_frame(frame: str | bytes, beta: bool = False) -> BaseModel | PlainTextUtterance | ProtocolError:
-    """Turn one incoming WebSocket frame into a typed client event, a plain-text turn or an error."""
+    """Turn one incoming WebSocket frame into a typed client event, a plain-text turn or an error.
+
+    Every refusal is logged once and returned as a ProtocolError; nothing a client
+    sends makes this raise.
+    """
+    parsed = _parse(frame, beta)
+    if isinstance(parsed, ProtocolError):
+        log.info("realtime frame refused (%s): %.300s", parsed.code, parsed.message)
+    return parsed
+
+
+def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | ProtocolError:
     if isinstance(frame, bytes):
         return ProtocolError("binary frames are not part of the Realtime protocol; send JSON text frames", "invalid_frame")
     stripped = frame.strip()
     if not stripped.startswith("{"):
         if not stripped:
             return ProtocolError("empty frame", "invalid_frame")
+        if len(stripped) > bounds.MAX_TEXT_CHARS:
+            return ProtocolError(f"a plain-text turn is limited to {bounds.MAX_TEXT_CHARS} characters", "invalid_value")
         return PlainTextUtterance(stripped)
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        return ProtocolError(f"malformed JSON: {exc.msg} at position {exc.pos}", "invalid_json")
+        data = load_checked(stripped, bounds.MAX_DEPTH)
+    except UnsafeJson as exc:
+        return ProtocolError(str(exc), "invalid_json")
     if not isinstance(data, dict):
         return ProtocolError("an event must be a JSON object", "invalid_json")
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     kind = data.get("type")
-    if kind not in _KNOWN_TYPES:
-        return ProtocolError(f"unknown event type {kind!r}", "unknown_event_type", event_id, "type")
+    if not isinstance(kind, str):
+        return ProtocolError("an event needs a string `type`", "invalid_value", event_id, "type")
+    model = _EVENT_MODELS.get(kind)
+    if model is None:
+        return ProtocolError(f"unknown event type {kind[:64]!r}", "unknown_event_type", event_id, "type")
     if beta:
         try:
             data = client_event_to_ga(data)
         except BetaFieldError as exc:
-            return ProtocolError(str(exc), "unknown_parameter", event_id, exc.param)
+            return ProtocolError(str(exc), exc.code, event_id, exc.param)
     if kind == "session.update":
+        session = data.get("session")
+        if isinstance(session, dict) and session.get("type") != "realtime":
+            return ProtocolError("only sessions of type `realtime` are supported", "invalid_value", event_id, "session.type")
         data = pcm_rate_extension(data)
     try:
-        return _CLIENT_EVENTS.validate_python(data)
+        event = model.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or None
+        where = ".".join(str(p) for p in first["loc"] if not str(p)[:1].isupper()) or None
         return ProtocolError(f"invalid {kind}: {first['msg']} at {where}", "invalid_value", event_id, where)
+    problem = bounds.check(event)
+    if problem is not None:
+        return ProtocolError(f"invalid {kind}: {problem.message}", "invalid_value", event_id, problem.param)
+    return event
+
+
+def refuse_audio_input(frame: str | bytes, beta: bool = False) -> ProtocolError | None:
+    """On a server without speech models: the refusal of a frame that appends audio (None for any other frame)."""
+    event = _parse(frame, beta)
+    if not isinstance(event, InputAudioBufferAppendEvent):
+        return None
+    log.info("realtime frame refused (audio_unavailable): audio input on a text-only server")
+    return ProtocolError(
+        "this server runs without speech models (CONFAB_SPEECH=false): send text", "audio_unavailable", event.event_id, "type"
+    )
 
 
 @dataclass

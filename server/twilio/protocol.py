@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
+from server.wire_json import UnsafeJson, load_checked
+
 MULAW_ENCODING = "audio/x-mulaw"
 MULAW_RATE = 8000
+MAX_DEPTH = 8  # Twilio's messages nest three levels deep
 
 
 class ProtocolViolation(ValueError):
@@ -193,13 +195,13 @@ def parse_frame(frame: str | bytes) -> InboundMessage | Unknown:
     if isinstance(frame, bytes):
         raise ProtocolViolation("binary frame: Twilio Media Streams messages are JSON text")
     try:
-        data = json.loads(frame)
-    except json.JSONDecodeError as exc:
-        raise ProtocolViolation(f"not JSON ({exc.msg} at {exc.pos})") from None
+        data = load_checked(frame, MAX_DEPTH)
+    except UnsafeJson as exc:
+        raise ProtocolViolation(f"not JSON this server accepts ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("event"), str):
         raise ProtocolViolation("not a Twilio message: a JSON object with an `event` is expected")
     if data["event"] not in _KNOWN_EVENTS:
-        return Unknown(event=data["event"])
+        return Unknown(event=data["event"][:64])
     try:
         return _INBOUND.validate_python(data)
     except ValidationError as exc:

@@ -82,6 +82,11 @@ def test_unknown_events_are_ignored() -> None:
     (_frame({"event": "media", "streamSid": SID, "media": {"payload": "not base64!!"}}), "payload is not valid base64"),
     (_frame({"event": "start", "start": {"streamSid": SID}}), "start.mediaFormat: Field required"),
     (_frame({"event": "dtmf", "streamSid": SID, "dtmf": {"digit": "12"}}), "dtmf.digit"),
+    ('{"event": {}}', "JSON object with an `event`"),
+    ('{"event": "media", "x": ' + "[" * 2000 + "]" * 2000 + "}", "nested deeper than 8 levels"),
+    ('{"event": "media", "sequenceNumber": ' + "7" * 5000 + "}", "too many digits"),
+    ('{"event": "start", "start": {"streamSid": "MZ\\ud800"}}', "not valid Unicode"),
+    ('{"event": "start", "start": {"customParameters": {"token": "\\udc80"}}}', "not valid Unicode"),
 ])
 def test_malformed_frames_are_protocol_violations(frame: str | bytes, says: str) -> None:
     with pytest.raises(ProtocolViolation) as caught:
