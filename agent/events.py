@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -11,7 +10,6 @@ class TextDelta:
     """Speakable text as the model writes it: the reply, or a tool's pre-execution message."""
 
     text: str
-    kind: Literal["reply", "pre_exec"] = "reply"
 
 
 @dataclass(frozen=True)
@@ -20,17 +18,6 @@ class ToolStarted:
 
     call_id: str
     name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ToolFinished:
-    """A tool call finished; `result` is what the model will see."""
-
-    call_id: str
-    name: str
-    result: str
-    is_error: bool
 
 
 @dataclass(frozen=True)
@@ -61,4 +48,4 @@ class TurnDone:
     stop_reason: str
 
 
-AgentEvent = TextDelta | ToolStarted | ToolFinished | ClientToolCall | TurnFailed | TurnDone
+AgentEvent = TextDelta | ToolStarted | ClientToolCall | TurnFailed | TurnDone

@@ -28,7 +28,7 @@ from agent.events import ClientToolCall
 from agent.tools.base import Tool
 from agent.voice_agent import VoiceAgent
 from server.realtime import items
-from server.realtime.protocol import new_event_id
+from server.ids import new_id
 
 _NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -75,19 +75,19 @@ def function_call_events(
     ids = {"response_id": response_id, "item_id": item_id, "output_index": output_index, "call_id": call.call_id}
     events: list[BaseModel] = [
         ResponseOutputItemAddedEvent(
-            type="response.output_item.added", event_id=new_event_id(), response_id=response_id,
+            type="response.output_item.added", event_id=new_id("event"), response_id=response_id,
             output_index=output_index, item=started,
         ),
         items.item_added(started, previous_item_id),
         ResponseFunctionCallArgumentsDeltaEvent(
-            type="response.function_call_arguments.delta", event_id=new_event_id(), delta=call.arguments, **ids,
+            type="response.function_call_arguments.delta", event_id=new_id("event"), delta=call.arguments, **ids,
         ),
         ResponseFunctionCallArgumentsDoneEvent(
-            type="response.function_call_arguments.done", event_id=new_event_id(), name=call.name,
+            type="response.function_call_arguments.done", event_id=new_id("event"), name=call.name,
             arguments=call.arguments, **ids,
         ),
         ResponseOutputItemDoneEvent(
-            type="response.output_item.done", event_id=new_event_id(), response_id=response_id,
+            type="response.output_item.done", event_id=new_id("event"), response_id=response_id,
             output_index=output_index, item=done,
         ),
         items.item_done(done, previous_item_id),

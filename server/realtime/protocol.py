@@ -9,13 +9,14 @@ beta names for beta clients. Nothing here touches a socket.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from openai.types.realtime import RealtimeClientEvent, RealtimeErrorEvent
 from openai.types.realtime.realtime_error import RealtimeError
 from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from server.ids import new_id
 
 _CLIENT_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
 _KNOWN_TYPES = {
@@ -57,11 +58,6 @@ class ProtocolError:
     code: str
     event_id: str | None = None
     param: str | None = None
-
-
-def new_event_id() -> str:
-    """A server event id."""
-    return f"event_{uuid.uuid4().hex[:20]}"
 
 
 def _beta_session_to_ga(session: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +162,6 @@ def error_event(message: str, code: str, event_id: str | None = None, param: str
     """The `error` server event for a problem the client caused or should know about."""
     return RealtimeErrorEvent(
         type="error",
-        event_id=new_event_id(),
+        event_id=new_id("event"),
         error=RealtimeError(type="invalid_request_error", code=code, message=message, event_id=event_id, param=param),
     )
