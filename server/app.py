@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
+from websockets.typing import Subprotocol
 from websockets.http11 import Request, Response
 
 from server.agents_api import agents_response, is_agents_path
@@ -73,7 +75,7 @@ class Gateway:
         return None
 
     @staticmethod
-    def select_subprotocol(connection: ServerConnection, subprotocols: list[str]) -> str | None:
+    def select_subprotocol(connection: ServerConnection, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         """Accept the browser's `realtime` subprotocol; never echo the key-carrying one."""
         for protocol in subprotocols:
             if not protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
@@ -108,13 +110,13 @@ class Gateway:
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
             reason = f"unknown agent {wanted!r}"
-            frame = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
-            if frame is not None:
-                await connection.send(frame)
+            refusal = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
+            if refusal is not None:
+                await connection.send(refusal)
             await connection.close(CloseCode.POLICY_VIOLATION, reason)
             return
         report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
-        session = RealtimeSession(self.runtime, agent, sender(connection), beta=beta, report_latency=report_latency)
+        session = RealtimeSession(self.runtime.voice(), agent, sender(connection), beta=beta, report_latency=report_latency)
         await session.open()
         try:
             async for frame in frames(connection, self.runtime.settings.idle_timeout_s):

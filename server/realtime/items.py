@@ -104,7 +104,7 @@ def response_model(
     details = None
     if status in ("cancelled", "failed", "incomplete"):
         details = RealtimeResponseStatus(
-            type=status,  # type: ignore[arg-type]
+            type=status,
             reason=reason,
             error=StatusError(code=error[0], type=error[1]) if error else None,
         )

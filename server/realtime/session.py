@@ -40,7 +40,7 @@ from server.realtime.client_tools import ClientTools, accept_output
 from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
-from server.runtime import Runtime
+from server.runtime import VoiceServices
 from server.voice.conversation import (
     Conversation,
     ConversationError,
@@ -74,7 +74,7 @@ class RealtimeSession:
     `send_frame`, so the whole session can be driven by tests or other transports.
     """
 
-    runtime: Runtime
+    services: VoiceServices
     agent: AgentRecord
     send_frame: SendFrame
     beta: bool = False
@@ -93,8 +93,8 @@ class RealtimeSession:
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.runtime.voice_agent(self.agent, client_tools=self._client_tools)
-        self._conversation = Conversation(self._voice_agent, self.runtime.speech, self.voice.options(), self._on_event)
+        self._voice_agent = self.services.voice_agent(self.agent, client_tools=self._client_tools)
+        self._conversation = Conversation(self._voice_agent, self.services.speech, self.voice.options(), self._on_event)
 
     async def send(self, event: BaseModel) -> None:
         """Encode and send one server event."""
@@ -166,7 +166,7 @@ class RealtimeSession:
         self.voice = voice
         if getattr(update, "instructions", None) is not None:
             self.instructions = update.instructions
-            self._voice_agent = self.runtime.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
+            self._voice_agent = self.services.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
             self._conversation.agent = self._voice_agent
         if getattr(update, "tools", None) is not None:
             for problem in self._client_tools.declare(update.tools):

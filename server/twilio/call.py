@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from websockets.frames import CloseCode
 
 from audio.turns import TurnSettings
-from server.runtime import Runtime
+from server.runtime import VoiceServices
 from server.twilio.playback import TWILIO_FORMAT, TWILIO_OUTPUT
 from server.twilio.protocol import MULAW_ENCODING, MULAW_RATE, Dtmf, Mark, Media, MediaStream, Start, StartInfo, Unknown
 from server.voice.conversation import (
@@ -52,7 +52,7 @@ class CallRefused(Exception):
 class TwilioCall:
     """Maps one call: Twilio messages in (`handle_frame`), Twilio messages out (`send_frame`)."""
 
-    runtime: Runtime
+    services: VoiceServices
     send_frame: SendFrame
     stream: MediaStream = field(default_factory=MediaStream, init=False)
     _conversation: Conversation | None = field(default=None, init=False)
@@ -86,19 +86,19 @@ class TwilioCall:
 
     async def _start(self, info: StartInfo) -> None:
         params = info.custom_parameters
-        owner = self.runtime.keys.owner_of(params.get("token"))
+        owner = self.services.keys.owner_of(params.get("token"))
         if owner is None:
             raise CallRefused("missing or invalid token: customParameters.token must be one of the server's API keys")
         media = info.media_format
         if (media.encoding, media.sample_rate, media.channels) != (MULAW_ENCODING, MULAW_RATE, 1):
             raise CallRefused(f"unsupported media format {media.encoding} {media.sample_rate} Hz x{media.channels}: "
                               f"{MULAW_ENCODING} {MULAW_RATE} Hz mono expected")
-        record = await self.runtime.agents.resolve(owner, params.get("agent"))
+        record = await self.services.agents.resolve(owner, params.get("agent"))
         if record is None:
             raise CallRefused(f"unknown agent {params.get('agent')!r}")
-        if self.runtime.speech is None:
+        if self.services.speech is None:
             raise CallRefused("this server runs without speech models (CONFAB_SPEECH=false): use text", CloseCode.INTERNAL_ERROR)
-        self._conversation = Conversation(self.runtime.voice_agent(record), self.runtime.speech, _OPTIONS, self._on_event)
+        self._conversation = Conversation(self.services.voice_agent(record), self.services.speech, _OPTIONS, self._on_event)
         log.info("call %s (stream %s) connected to agent %s of %s", info.call_sid, info.stream_sid, record.name, owner)
 
     async def _key_pressed(self, digit: str) -> None:

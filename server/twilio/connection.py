@@ -33,7 +33,7 @@ async def serve_call(runtime: Runtime, connection: ServerConnection) -> None:
         await connection.close(CloseCode.POLICY_VIOLATION, "invalid X-Twilio-Signature")
         return
 
-    call = TwilioCall(runtime, sender(connection))
+    call = TwilioCall(runtime.voice(), sender(connection))
     try:
         async for frame in frames(connection, settings.idle_timeout_s):
             await call.handle_frame(frame)

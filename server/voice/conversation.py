@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
@@ -310,7 +310,7 @@ class ConversationAgent(Protocol):
     async def truncate_response(self, response_id: str, heard: str) -> None:
         """Keep in history only `heard` of a reply."""
 
-    def step_stream(self, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
+    def step_stream(self, response_id: str | None = None) -> AsyncGenerator[AgentEvent, None]:
         """Answer what is in the context."""
 
 
@@ -624,12 +624,12 @@ class Conversation:
         self._advance(ReplyInput.INTERRUPT)
         reply.interrupted = True
         reply.mute()
-        await self.emit(ReplyInterrupted(reply.reply_id))
         reply.ending = self._tasks.spawn(self._end(reply, reason), f"end reply {reply.reply_id}")
         await asyncio.shield(reply.ending)
 
     async def _end(self, reply: ReplyHandle, reason: CancelReason) -> None:
         try:
+            await self.emit(ReplyInterrupted(reply.reply_id))
             text = await reply.interrupt()
             if text is not None:
                 await self.agent.truncate_response(reply.reply_id, text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,7 +145,7 @@ class Speaker:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def frames(self) -> AsyncIterator[SpokenFrame]:
+    async def frames(self) -> AsyncGenerator[SpokenFrame, None]:
         """The reply's audio, each frame when it is due; a frame counts as sent once the next one is asked for."""
         frame_bytes = self.output_format.bytes_per_ms * self.pacing.frame_ms
         while (item := await self._audio.get()) is not None:

@@ -7,7 +7,7 @@ speaker, the pacing and the engine are the real ones.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -98,7 +98,7 @@ class ScriptedAgent:
         """History as (role, text, interrupted)."""
         return [(m.role, m.content, m.interrupted) for m in self.history]
 
-    async def step_stream(self, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
+    async def step_stream(self, response_id: str | None = None) -> AsyncGenerator[AgentEvent, None]:
         """Play the next script."""
         text = ""
         try:
