@@ -293,13 +293,6 @@ class ReplyHandle:
             await self.speaker.stop()
         return self.heard()
 
-    async def wait_for_playout(self) -> None:
-        """Return once the reply is generated and all its audio has played."""
-        if self.task is not None:
-            await asyncio.wait({self.task})
-        if self.playout is not None:
-            await self.playout.played_out()
-
 
 class ConversationAgent(Protocol):
     """What the engine needs of the agent (`agent.voice_agent.VoiceAgent`)."""
@@ -344,11 +337,6 @@ class Conversation:
     def state(self) -> ReplyState:
         """Where the reply slot is."""
         return self._state
-
-    @property
-    def reply(self) -> ReplyHandle | None:
-        """The reply in flight (generating, playing out or ending), if any."""
-        return self._reply
 
     @property
     def generating(self) -> bool:

@@ -9,7 +9,6 @@ be heard, and a barge-in cuts it too.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,9 +30,6 @@ class Playout(Protocol):
     @property
     def unconfirmed(self) -> bool:
         """Audio was sent that the output has not yet confirmed played (the caller may be hearing it)."""
-
-    async def played_out(self) -> None:
-        """Return once everything sent so far has played."""
 
 
 @dataclass
@@ -59,10 +55,6 @@ class PacingEstimate:
         """The client owns its playback buffer (it truncates the reply itself), so nothing is pending here."""
         return False
 
-    async def played_out(self) -> None:
-        """Wait for the estimate to reach what was sent."""
-        await asyncio.sleep(max(0.0, self.speaker.sent_ms - self.speaker.played_ms()) / 1000)
-
 
 @dataclass
 class EchoedMarks:
@@ -72,7 +64,6 @@ class EchoedMarks:
     _sent: int = field(default=0, init=False)
     _unplayed: dict[str, float] = field(default_factory=dict, init=False)  # mark -> where its chunk ends (ms)
     _played_ms: float = field(default=0.0, init=False)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def chunk_sent(self, segment: SpokenSegment) -> str:
         """Name the chunk's mark and remember where the chunk ends."""
@@ -87,7 +78,6 @@ class EchoedMarks:
         if end_ms is None:
             return False
         self._played_ms = max(self._played_ms, end_ms)
-        self._changed.set()
         return True
 
     def played_ms(self) -> float:
@@ -98,9 +88,3 @@ class EchoedMarks:
     def unconfirmed(self) -> bool:
         """Some marks have not come back yet."""
         return bool(self._unplayed)
-
-    async def played_out(self) -> None:
-        """Wait until every mark sent so far came back."""
-        while self._unplayed:
-            self._changed.clear()
-            await self._changed.wait()
