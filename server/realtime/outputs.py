@@ -14,7 +14,7 @@ from agent.events import ClientToolCall
 from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import function_call_events
-from server.voice.conversation import CancelReason, ReplyFailure, ReplyStatus
+from server.voice.events import CancelReason, ReplyFailure, ReplyStatus
 
 SendEvent = Callable[[BaseModel], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]

@@ -41,8 +41,8 @@ from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
-from server.voice.conversation import (
-    Conversation,
+from server.voice.conversation import Conversation
+from server.voice.events import (
     ConversationError,
     ConversationEvent,
     EmptyAudioBuffer,

@@ -12,7 +12,7 @@ from audio.codecs import AudioFormat
 from audio.turns import TurnSettings
 from server.realtime import items
 from server.realtime.protocol import EXTENSION_RATE
-from server.voice.conversation import ConversationOptions, TurnTimings, VoiceOutput
+from server.voice.events import ConversationOptions, TurnTimings, VoiceOutput
 
 _EAGERNESS_SILENCE_MS = {"low": 900, "medium": 500, "auto": 500, "high": 250}
 DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)

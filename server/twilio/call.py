@@ -21,8 +21,8 @@ from audio.turns import TurnSettings
 from server.runtime import VoiceServices
 from server.twilio.playback import TWILIO_FORMAT, TWILIO_OUTPUT
 from server.twilio.protocol import MULAW_ENCODING, MULAW_RATE, Dtmf, Mark, Media, MediaStream, Start, StartInfo, Unknown
-from server.voice.conversation import (
-    Conversation,
+from server.voice.conversation import Conversation
+from server.voice.events import (
     ConversationError,
     ConversationEvent,
     ConversationOptions,

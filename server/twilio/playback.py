@@ -7,7 +7,7 @@ reply is its last echoed mark (`server.voice.playout.EchoedMarks`).
 from __future__ import annotations
 
 from audio.codecs import AudioFormat
-from server.voice.conversation import VoiceOutput
+from server.voice.events import VoiceOutput
 from server.voice.speaker import Pacing
 
 TWILIO_FORMAT = AudioFormat("audio/pcmu", 8000)

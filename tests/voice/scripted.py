@@ -17,7 +17,8 @@ from agent.events import AgentEvent, TextDelta, TurnDone
 from audio.codecs import AudioFormat
 from audio.turns import TurnSettings
 from memory.records import MessageRecord
-from server.voice.conversation import Conversation, ConversationEvent, ConversationOptions, VoiceOutput
+from server.voice.conversation import Conversation
+from server.voice.events import ConversationEvent, ConversationOptions, VoiceOutput
 from server.voice.models import SpeechModels
 from server.voice.speaker import Pacing
 

@@ -5,14 +5,14 @@ import asyncio
 import pytest
 
 from agent.events import ToolStarted
-from server.voice.conversation import (
+from server.voice.conversation import ReplyState
+from server.voice.events import (
     ConversationError,
     ReplyAudio,
     ReplyDone,
     ReplyInterrupted,
     ReplyMark,
     ReplyStarted,
-    ReplyState,
     SpeechStarted,
     SpeechStopped,
     Transcribed,
