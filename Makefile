@@ -30,6 +30,7 @@ serve: $(VENV)/.installed-serve
 test: $(VENV)/.installed-test
 	$(call apt_install,$(TEST_PACKAGES))
 	$(BIN)/python -m pytest
+	$(BIN)/mypy
 
 $(VENV)/.installed-serve: pyproject.toml
 	$(call venv_install,.)

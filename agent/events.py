@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -12,7 +11,6 @@ class TextDelta:
     """Speakable text as the model writes it: the reply, or a tool's pre-execution message."""
 
     text: str
-    kind: Literal["reply", "pre_exec"] = "reply"
 
 
 @dataclass(frozen=True)
@@ -21,17 +19,6 @@ class ToolStarted:
 
     call_id: str
     name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ToolFinished:
-    """A tool call finished; `result` is what the model will see."""
-
-    call_id: str
-    name: str
-    result: str
-    is_error: bool
 
 
 @dataclass(frozen=True)
@@ -91,4 +78,4 @@ class TurnDone:
     stop_reason: str
 
 
-AgentEvent = TextDelta | ToolStarted | ToolFinished | ClientToolCall | ModelUsage | TurnFailed | TurnDone
+AgentEvent = TextDelta | ToolStarted | ClientToolCall | ModelUsage | TurnFailed | TurnDone

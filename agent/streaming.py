@@ -65,7 +65,7 @@ class StreamParser:
                     call.arguments += fragment.function.arguments or ""
                 said = partial_pre_exec_msg(call.arguments)
                 if len(said) > len(call.spoken) and said.startswith(call.spoken):
-                    out.append(TextDelta(said[len(call.spoken):], kind="pre_exec"))
+                    out.append(TextDelta(said[len(call.spoken):]))
                     call.spoken = said
         return out
 

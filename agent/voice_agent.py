@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.client_calls import NO_CLIENT_RESULT, client_result, unanswered_calls
-from agent.events import AgentEvent, ClientToolCall, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from agent.events import AgentEvent, ClientToolCall, ToolStarted, TurnDone, TurnFailed
 from agent.llm import ChatModel, ModelError
 from agent.prompts import APOLOGY, HIDDEN_TOOL_FOLLOW_UP
 from agent.streaming import StreamParser
@@ -98,7 +98,7 @@ class VoiceAgent:
             request["temperature"] = self.agent.llm.temperature
         return request
 
-    async def step_stream(self, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
+    async def step_stream(self, response_id: str | None = None) -> AsyncGenerator[AgentEvent, None]:
         """Answer what is in the context: yields text as it streams, tool events, then `TurnDone`.
 
         Each model call ends with a `ModelUsage` (unreported zeros when the model sent none).
@@ -140,15 +140,13 @@ class VoiceAgent:
             results = dict.fromkeys((c.id for c in records), _CANCELLED_RESULT)
             try:
                 for call in here:
-                    yield ToolStarted(call.id, call.name, _arguments(call.arguments))
+                    yield ToolStarted(call.id, call.name)
                 ran = await asyncio.gather(*(
                     self.tools.call(c.name, c.arguments, CallContext(self.agent.id, c.id, self._response_id)) for c in here
                 ))
                 results = dict(zip((c.id for c in here), ran, strict=True))
             finally:
                 await asyncio.shield(self._save_step(parser.content or said or None, records, results))
-            for call in here:
-                yield ToolFinished(call.id, call.name, results[call.id].content, results[call.id].is_error)
             handed = [c for c in records if c.id not in results]
             if handed:
                 for call in handed:
@@ -209,10 +207,3 @@ class VoiceAgent:
         except ToolArgumentsError:
             return call.arguments
 
-
-def _arguments(raw: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(raw or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}

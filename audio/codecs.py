@@ -96,7 +96,6 @@ def alaw_decode(data: bytes) -> np.ndarray:
 
 
 _PCM_RATES = (24000, 16000)
-_ALIASES = {"pcm16": "audio/pcm", "g711_ulaw": "audio/pcmu", "g711_alaw": "audio/pcma"}
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,7 @@ class AudioFormat:
 
     @classmethod
     def parse(cls, type: str, rate: int | None = None) -> "AudioFormat":
-        """Validate a format name (the GA names, or the beta `pcm16`/`g711_ulaw`/`g711_alaw`) and rate."""
-        type = _ALIASES.get(type, type)
+        """Validate a GA format name and rate (beta names are translated by the Realtime protocol adapter)."""
         if type == "audio/pcm":
             rate = rate or 24000
             if rate not in _PCM_RATES:

@@ -12,6 +12,7 @@ scored 512-sample window at a time.
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 import numpy as np
 
@@ -22,13 +23,20 @@ _SAMPLES_PER_MS = SAMPLE_RATE // 1000
 
 @dataclass(frozen=True)
 class TurnSettings:
-    """Server-VAD settings; pass `None` instead to the detector for manual commit (push-to-talk)."""
+    """Server-VAD settings (push-to-talk has none: it uses `ManualTurns`)."""
 
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
     max_utterance_ms: int = 15000  # Whisper tiny drops words from windows near 30 s
     min_speech_ms: int = 64  # speech must last this long before SpeechStarted (filters clicks)
+
+
+class WindowScorer(Protocol):
+    """Speech probability of 512-sample windows (the Silero VAD, or a scripted stand-in)."""
+
+    def score(self, windows: np.ndarray) -> np.ndarray:
+        """One probability per row of `windows`."""
 
 
 class TurnState(Enum):
@@ -85,12 +93,45 @@ class SpeechStopped:
 TurnEvent = SpeechStarted | SilenceBegan | SpeechResumed | SpeechStopped
 
 
-class TurnDetector:
-    """Turns a 16 kHz int16 stream into turn events; `settings=None` means manual commit only."""
+class ManualTurns:
+    """Push-to-talk: audio is buffered until `commit()` closes the utterance; no voice detection."""
 
-    def __init__(self, settings: TurnSettings | None = TurnSettings(), vad: SileroVad | None = None) -> None:
+    def __init__(self) -> None:
+        self._utterance: list[np.ndarray] = []
+        self._position = 0  # samples received
+        self._utterance_start = 0  # sample where the buffered utterance begins
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is waiting for a commit."""
+        return self._position == self._utterance_start
+
+    def feed(self, chunk: np.ndarray) -> list[TurnEvent]:
+        """Buffer 16 kHz int16 samples; nothing happens until a commit."""
+        self._utterance.append(np.asarray(chunk, dtype=np.int16))
+        self._position += len(chunk)
+        return []
+
+    def commit(self) -> SpeechStopped | None:
+        """Close the buffered utterance; None if nothing is buffered."""
+        if self.idle:
+            return None
+        audio = np.concatenate(self._utterance)
+        start, self._utterance, self._utterance_start = self._utterance_start, [], self._position
+        return SpeechStopped(start // _SAMPLES_PER_MS, self._position // _SAMPLES_PER_MS, audio)
+
+    def clear(self) -> None:
+        """Drop the buffered audio (the stream position keeps counting)."""
+        self._utterance = []
+        self._utterance_start = self._position
+
+
+class TurnDetector:
+    """Turns a 16 kHz int16 stream into turn events with the VAD (server VAD)."""
+
+    def __init__(self, settings: TurnSettings = TurnSettings(), vad: WindowScorer | None = None) -> None:
         self.settings = settings
-        self._vad = (vad or SileroVad()) if settings else None
+        self._vad: WindowScorer = vad or SileroVad()
         self.state = TurnState.QUIET
         self._pending = np.zeros(0, dtype=np.int16)  # samples not yet a whole window
         self._position = 0  # samples pushed through the state machine
@@ -108,18 +149,12 @@ class TurnDetector:
 
     @property
     def idle(self) -> bool:
-        """Quiet, with no audio held back (no partial window, nothing waiting for a manual commit)."""
-        if self.settings is None:
-            return self._position == self._utterance_start
+        """Quiet, with no audio held back (no partial window)."""
         return self.state is TurnState.QUIET and not len(self._pending)
 
     def feed(self, chunk: np.ndarray) -> list[TurnEvent]:
         """Add 16 kHz int16 samples (any length); score whole windows with the VAD and return the events."""
         chunk = np.asarray(chunk, dtype=np.int16)
-        if self.settings is None:  # manual commit: just buffer
-            self._utterance.append(chunk)
-            self._position += len(chunk)
-            return []
         self._pending = np.concatenate([self._pending, chunk])
         usable = len(self._pending) // WINDOW_SAMPLES * WINDOW_SAMPLES
         if not usable:
@@ -146,12 +181,8 @@ class TurnDetector:
         return self._stopping(window, start, speech)
 
     def commit(self) -> SpeechStopped | None:
-        """Close the utterance now (manual commit / push-to-talk release); None if nothing is buffered."""
-        if self.settings is None:
-            empty = self._position == self._utterance_start
-        else:
-            empty = self.state is TurnState.QUIET
-        return None if empty else self._close(self._position)
+        """Close the open utterance now; None if there is none."""
+        return None if self.state is TurnState.QUIET else self._close(self._position)
 
     def clear(self) -> None:
         """Drop all buffered audio and return to quiet (the stream position keeps counting)."""
@@ -223,8 +254,7 @@ class TurnDetector:
         """End the open utterance at stream position `end`; trailing silence goes back to the prefix buffer."""
         kept = self._kept if self.state is TurnState.STOPPING else len(self._utterance)
         audio = np.concatenate(self._utterance[:kept])
-        if self.settings:
-            self._remember_quiet(self._utterance[kept:])
+        self._remember_quiet(self._utterance[kept:])
         start, self._utterance, self._utterance_start = self._utterance_start, [], end
         self.state = TurnState.QUIET
         return SpeechStopped(start // _SAMPLES_PER_MS, end // _SAMPLES_PER_MS, audio)

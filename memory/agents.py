@@ -31,7 +31,7 @@ class AgentStore:
     async def get(self, owner: str, name_or_id: str) -> AgentRecord | None:
         """The owner's agent with that name or id, or None."""
         agent_id = await self._redis.hget(keys.agent_names(owner), name_or_id)
-        raw = await self._redis.get(keys.agent(agent_id.decode() if agent_id else name_or_id))
+        raw = await self._redis.get(keys.agent(keys.text(agent_id) if agent_id else name_or_id))
         if raw is None:
             return None
         agent = AgentRecord.model_validate_json(raw)
@@ -58,7 +58,7 @@ class AgentStore:
     async def list(self, owner: str) -> list[AgentRecord]:
         """The owner's agents, sorted by name."""
         ids = await self._redis.hvals(keys.agent_names(owner))
-        raws = await self._redis.mget([keys.agent(i.decode()) for i in ids]) if ids else []
+        raws = await self._redis.mget([keys.agent(keys.text(i)) for i in ids]) if ids else []
         agents = [AgentRecord.model_validate_json(r) for r in raws if r is not None]
         return sorted(agents, key=lambda a: a.name)
 
@@ -72,6 +72,6 @@ class AgentStore:
             pipe.hdel(keys.agent_names(owner), agent.name)
             pipe.delete(keys.agent(agent.id), keys.history(agent.id), keys.buffer(agent.id), keys.blocks(agent.id))
             if message_ids:
-                pipe.delete(*[keys.message(m.decode()) for m in message_ids])
+                pipe.delete(*[keys.message(keys.text(m)) for m in message_ids])
             await pipe.execute()
         return True

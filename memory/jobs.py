@@ -8,8 +8,10 @@ over. Jobs that keep failing are parked in a dead-letter stream for an operator.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -52,19 +54,19 @@ class DeadJob:
     failed_at: str
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+_Fields = Mapping[bytes | str, bytes | str]
+_Entries = list[tuple[bytes | str, _Fields | None]]  # a stream range as redis-py returns it
 
 
-def _job(job_id: bytes | str, raw: dict[bytes, bytes], deliveries: int = 1) -> Job:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
-    return Job(_text(job_id), fields.get("kind", ""), fields.get("payload", ""), deliveries)
+def _job(job_id: bytes | str, raw: _Fields, deliveries: int = 1) -> Job:
+    fields = {keys.text(k): keys.text(v) for k, v in raw.items()}
+    return Job(keys.text(job_id), fields.get("kind", ""), fields.get("payload", ""), deliveries)
 
 
-def _dead(job_id: bytes | str, raw: dict[bytes, bytes]) -> DeadJob:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+def _dead(job_id: bytes | str, raw: _Fields) -> DeadJob:
+    fields = {keys.text(k): keys.text(v) for k, v in raw.items()}
     return DeadJob(
-        _text(job_id), fields.get("kind", ""), fields.get("payload", ""), fields.get("error", ""),
+        keys.text(job_id), fields.get("kind", ""), fields.get("payload", ""), fields.get("error", ""),
         int(fields.get("attempts", "0")), fields.get("failed_at", ""),
     )
 
@@ -83,7 +85,7 @@ class JobQueue:
 
     async def enqueue(self, kind: str, payload: str) -> str:
         """Add a job on its own; returns its id."""
-        return _text(await self._redis.xadd(self.stream, {"kind": kind, "payload": payload}))
+        return keys.text(await self._redis.xadd(self.stream, {"kind": kind, "payload": payload}))
 
     async def ensure_group(self) -> None:
         """Create the stream and its consumer group if they do not exist yet."""
@@ -95,7 +97,8 @@ class JobQueue:
 
     async def read_new(self, consumer: str, count: int, block_ms: int | None) -> list[Job]:
         """Up to `count` jobs never delivered before, waiting up to `block_ms` for one."""
-        response = await self._redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        response = cast(list[tuple[bytes | str, _Entries]] | None,
+                        await self._redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms))
         return [_job(job_id, raw) for _, entries in response or [] for job_id, raw in entries if raw is not None]
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Job]:
@@ -135,28 +138,30 @@ class JobQueue:
             pipe.xack(self.stream, GROUP, job.id)
             pipe.xdel(self.stream, job.id)
             dead_id, *_ = await pipe.execute()
-        return _text(dead_id)
+        return keys.text(dead_id)
 
     async def queued(self) -> list[Job]:
         """Every job in the stream (new and pending), oldest first."""
-        return [_job(job_id, raw) for job_id, raw in await self._redis.xrange(self.stream)]
+        entries = cast(_Entries, await self._redis.xrange(self.stream))
+        return [_job(job_id, raw) for job_id, raw in entries if raw is not None]
 
     async def pending(self, limit: int = 1000) -> list[PendingJob]:
         """Jobs delivered and not acknowledged yet, oldest first."""
         try:
-            rows = await self._redis.xpending_range(self.stream, GROUP, "-", "+", limit)
+            rows = cast(list[dict[str, Any]], await self._redis.xpending_range(self.stream, GROUP, "-", "+", limit))
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
                 return []
             raise
         return [
-            PendingJob(_text(r["message_id"]), _text(r["consumer"]), int(r["time_since_delivered"]), int(r["times_delivered"]))
+            PendingJob(keys.text(r["message_id"]), keys.text(r["consumer"]), int(r["time_since_delivered"]), int(r["times_delivered"]))
             for r in rows
         ]
 
     async def dead(self) -> list[DeadJob]:
         """The parked jobs, oldest first."""
-        return [_dead(job_id, raw) for job_id, raw in await self._redis.xrange(self.dead_stream)]
+        entries = cast(_Entries, await self._redis.xrange(self.dead_stream))
+        return [_dead(job_id, raw) for job_id, raw in entries if raw is not None]
 
     async def replay(self, dead_ids: list[str] | None = None) -> list[str]:
         """Put parked jobs (all, or those with the given ids) back in the queue; returns the new job ids."""
@@ -168,4 +173,4 @@ class JobQueue:
                 self.add(pipe, dead.kind, dead.payload)
                 pipe.xdel(self.dead_stream, dead.id)
             results = await pipe.execute()
-        return [_text(r) for r in results[::2]]
+        return [keys.text(r) for r in results[::2]]

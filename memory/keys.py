@@ -3,6 +3,11 @@
 PREFIX = "confab"
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply (bytes, or str from a client that decodes) as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def agent(agent_id: str) -> str:
     """The agent record (JSON)."""
     return f"{PREFIX}:agent:{agent_id}"

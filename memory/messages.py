@@ -42,10 +42,10 @@ class MessageStore:
         """Messages by id, in the order given (ids with no stored message are skipped)."""
         return await self._load([i.encode() for i in message_ids])
 
-    async def _load(self, ids: list[bytes]) -> list[MessageRecord]:
+    async def _load(self, ids: list[bytes | str]) -> list[MessageRecord]:
         if not ids:
             return []
-        raws = await self._redis.mget([keys.message(i.decode()) for i in ids])
+        raws = await self._redis.mget([keys.message(keys.text(i)) for i in ids])
         return [MessageRecord.model_validate_json(r) for r in raws if r is not None]
 
     async def buffer(self, agent_id: str) -> list[MessageRecord]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import weakref
 from contextlib import aclosing
+from collections.abc import Sequence
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
+from websockets.typing import Subprotocol
 from websockets.http11 import Request, Response
 
 from server.agent_names import resolve_agent
@@ -108,7 +110,7 @@ class Gateway:
         return None
 
     @staticmethod
-    def select_subprotocol(connection: ServerConnection, subprotocols: list[str]) -> str | None:
+    def select_subprotocol(connection: ServerConnection, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         """Accept the browser's `realtime` subprotocol; never echo the key-carrying one."""
         for protocol in subprotocols:
             if not protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
@@ -148,7 +150,7 @@ class Gateway:
             await connection.close(CloseCode.POLICY_VIOLATION, close_reason(reason))
             return
         report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
-        session = RealtimeSession(self.runtime, agent, sender(connection), beta=beta, report_latency=report_latency)
+        session = RealtimeSession(self.runtime.voice(), agent, sender(connection), beta=beta, report_latency=report_latency)
         await session.open()
         if grant is not None:
             await session.handle_frame(minted_session_frame(grant, beta))

@@ -45,12 +45,10 @@ async def _serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    runtime = Runtime(settings)
     try:
-        await runtime.start()
+        runtime = await Runtime.open(settings)
     except ArchivalStoreError as exc:
         print(f"confab: {archival_failure(exc, settings.qdrant_url)}", file=sys.stderr)
-        await runtime.stop()
         return 2
     gateway = Gateway(runtime)
     await gateway.start()
@@ -84,8 +82,7 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
-    runtime = Runtime(settings, serving=False)
-    await runtime.start()
+    runtime = await Runtime.open(settings, serving=False)
     try:
         return await work(runtime)
     finally:
@@ -126,7 +123,7 @@ def _agents(args: argparse.Namespace, settings: Settings) -> int:
             print(f"confab: no agent {args.name!r} for owner {owner!r}", file=sys.stderr)
             return 1
         if args.agents_command == "show":
-            secrets = {"llm": {"api_key"}, "webhooks": {"__all__": {"secret", "headers"}}, "mcp_servers": {"__all__": {"env", "headers"}}}
+            secrets: dict[str, Any] = {"llm": {"api_key"}, "webhooks": {"__all__": {"secret", "headers"}}, "mcp_servers": {"__all__": {"env", "headers"}}}
             print(json.dumps(found.model_dump(mode="json", exclude=secrets), indent=2))
             return 0
         try:

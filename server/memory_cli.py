@@ -144,6 +144,6 @@ async def run_jobs(args: argparse.Namespace, runtime: Runtime) -> int:
         print(f"  {job.id}\t{job.kind}\tagent {_agent_of(job.payload)}\t{state}")
     dead = await queue.dead()
     print(f"parked (dead letters): {len(dead)}")
-    for job in dead:
-        print(f"  {job.id}\t{job.kind}\tagent {_agent_of(job.payload)}\t{job.attempts} attempts\t{job.failed_at}\t{job.error}")
+    for parked in dead:
+        print(f"  {parked.id}\t{parked.kind}\tagent {_agent_of(parked.payload)}\t{parked.attempts} attempts\t{parked.failed_at}\t{parked.error}")
     return 0

@@ -1,11 +1,17 @@
-"""Process-wide resources shared by every session: stores, model clients, tools."""
+"""Process-wide resources shared by every session: stores, model clients, tools.
+
+`Runtime.open()` builds it whole (there is no half-started runtime); a voice front end
+takes only `Runtime.voice()`: who may call, their agents, the speech models and a
+`VoiceAgent` per conversation.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -28,55 +34,72 @@ from server.voice.models import SpeechModels
 log = logging.getLogger(__name__)
 
 
-@dataclass
+class VoiceAgentFactory(Protocol):
+    """Makes the `VoiceAgent` of one conversation (see `Runtime.voice_agent`)."""
+
+    def __call__(self, agent: AgentRecord, instructions: str | None = None, client_tools: ToolSource | None = None) -> VoiceAgent:
+        """A `VoiceAgent` for one conversation with `agent`."""
+
+
+@dataclass(frozen=True)
+class VoiceServices:
+    """What a voice front end (Realtime, Twilio) needs of the process, and nothing more."""
+
+    keys: KeyRing
+    agents: AgentStore
+    speech: SpeechModels | None  # None: a text-only server
+    voice_agent: VoiceAgentFactory
+
+
+@dataclass(frozen=True)
 class Runtime:
     """Everything one `confab` process opens once: Redis (embedded or external), stores and model clients."""
 
     settings: Settings
-    embedded_redis: EmbeddedRedis | None = None
-    serving: bool = field(default=True, kw_only=True)
-    """A server process: open archival memory, run the sleeptime worker and load the speech models
-    (one-shot CLI commands: False)."""
-    redis: Redis = field(init=False)
-    agents: AgentStore = field(init=False)
-    messages: MessageStore = field(init=False)
-    keys: KeyRing = field(init=False)
-    tool_hub: ToolHub = field(init=False)
-    memory: MemoryServices = field(init=False)
-    speech: SpeechModels | None = field(default=None, init=False)
-    _models: dict[ModelEndpoint, ChatModel] = field(default_factory=dict, init=False)
+    redis: Redis
+    embedded_redis: EmbeddedRedis | None
+    agents: AgentStore
+    messages: MessageStore
+    keys: KeyRing
+    tool_hub: ToolHub
+    memory: MemoryServices
+    speech: SpeechModels | None
+    _models: dict[ModelEndpoint, ChatModel] = field(default_factory=dict)
 
-    async def start(self) -> None:
-        """Connect to Redis (starting the embedded one when no REDIS_URL is set)."""
-        url = self.settings.redis_url
+    @classmethod
+    async def open(cls, settings: Settings, *, serving: bool = True) -> Runtime:
+        """Connect to Redis (starting the embedded one when no REDIS_URL is set) and build the stores.
+
+        A server process (`serving`) also opens archival memory, runs the sleeptime worker and
+        loads the speech models; one-shot CLI commands do not.
+        """
+        embedded = None
+        url = settings.redis_url
         if url is None:
-            self.embedded_redis = EmbeddedRedis(self.settings.data_dir)
-            url = await asyncio.to_thread(self.embedded_redis.start)
-        self.redis = Redis.from_url(url)
-        await self.redis.ping()
-        self.agents = AgentStore(self.redis)
-        self.messages = MessageStore(self.redis)
-        self.keys = KeyRing.parse(self.settings.api_keys)
-        self.tool_hub = ToolHub(self.settings.tool_timeout_s, self.settings.mcp_connect_timeout_s)
-        self.memory = MemoryServices(self.settings, self.redis, self.agents, self.messages, self.model_for)
-        if self.serving:
-            await self.memory.open_archive()
-            self.memory.start_worker()
-            if self.settings.speech:
-                self.speech = await SpeechModels.load(self._stt_settings(), self._tts_settings())
+            embedded = EmbeddedRedis(settings.data_dir)
+            url = await asyncio.to_thread(embedded.start)
+        redis = Redis.from_url(url)
+        await redis.ping()
+        agents, messages = AgentStore(redis), MessageStore(redis)
+        models: dict[ModelEndpoint, ChatModel] = {}
+        memory = MemoryServices(settings, redis, agents, messages, functools.partial(_model_for, settings, models))
+        tool_hub = ToolHub(settings.tool_timeout_s, settings.mcp_connect_timeout_s)
+        runtime = cls(settings, redis, embedded, agents, messages, KeyRing.parse(settings.api_keys), tool_hub, memory, None, models)
+        if not serving:
+            return runtime
+        try:
+            await memory.open_archive()
+            memory.start_worker()
+            if settings.speech:
+                runtime = replace(runtime, speech=await SpeechModels.load(_stt_settings(settings), _tts_settings(settings)))
+        except BaseException:
+            await runtime.stop()
+            raise
+        return runtime
 
-    def _stt_settings(self) -> TranscriberSettings:
-        s = self.settings
-        return TranscriberSettings(**({"model": s.stt_model} if s.stt_model else {}), cpu_threads=s.stt_threads)
-
-    def _tts_settings(self) -> SynthesizerSettings:
-        return SynthesizerSettings(**({"voice": self.settings.tts_voice} if self.settings.tts_voice else {}))
-
-    def require_speech(self) -> SpeechModels:
-        """The speech models, or RuntimeError when this server runs text-only."""
-        if self.speech is None:
-            raise RuntimeError("this server runs without speech models (CONFAB_SPEECH=false): use text")
-        return self.speech
+    def voice(self) -> VoiceServices:
+        """The pieces a voice front end uses."""
+        return VoiceServices(self.keys, self.agents, self.speech, self.voice_agent)
 
     async def stop(self) -> None:
         """Close clients and stop the embedded Redis if this process started it."""
@@ -100,23 +123,11 @@ class Runtime:
 
     def default_endpoint(self) -> ModelEndpoint:
         """The server-wide model endpoint from the settings."""
-        s = self.settings
-        return ModelEndpoint(s.llm_base_url, s.llm_api_key, s.llm_model, s.llm_timeout_s, s.llm_max_retries, s.llm_retry_budget_s)
+        return _default_endpoint(self.settings)
 
     def model_for(self, agent: AgentRecord) -> ChatModel:
         """The shared client for the agent's endpoint (its own settings over the server's)."""
-        base = self.default_endpoint()
-        endpoint = ModelEndpoint(
-            base_url=agent.llm.base_url or base.base_url,
-            api_key=agent.llm.api_key or base.api_key,
-            model=agent.llm.model or base.model,
-            timeout_s=base.timeout_s,
-            max_retries=base.max_retries,
-            retry_budget_s=base.retry_budget_s,
-        )
-        if endpoint not in self._models:
-            self._models[endpoint] = ChatModel(endpoint)
-        return self._models[endpoint]
+        return _model_for(self.settings, self._models, agent)
 
     def tools_for(self, agent: AgentRecord) -> ToolSet:
         """The tools the agent's model may call."""
@@ -132,3 +143,33 @@ class Runtime:
             system_prompt=functools.partial(self.memory.system_prompt, agent, instructions),
             after_turn=functools.partial(self.memory.after_turn, agent),
         )
+
+
+def _stt_settings(settings: Settings) -> TranscriberSettings:
+    stt = TranscriberSettings(cpu_threads=settings.stt_threads)
+    return replace(stt, model=settings.stt_model) if settings.stt_model else stt
+
+
+def _tts_settings(settings: Settings) -> SynthesizerSettings:
+    return SynthesizerSettings(settings.tts_voice) if settings.tts_voice else SynthesizerSettings()
+
+
+def _default_endpoint(settings: Settings) -> ModelEndpoint:
+    s = settings
+    return ModelEndpoint(s.llm_base_url, s.llm_api_key, s.llm_model, s.llm_timeout_s, s.llm_max_retries, s.llm_retry_budget_s)
+
+
+def _model_for(settings: Settings, models: dict[ModelEndpoint, ChatModel], agent: AgentRecord) -> ChatModel:
+    """One shared client per endpoint: the agent's own settings over the server's."""
+    base = _default_endpoint(settings)
+    endpoint = ModelEndpoint(
+        base_url=agent.llm.base_url or base.base_url,
+        api_key=agent.llm.api_key or base.api_key,
+        model=agent.llm.model or base.model,
+        timeout_s=base.timeout_s,
+        max_retries=base.max_retries,
+        retry_budget_s=base.retry_budget_s,
+    )
+    if endpoint not in models:
+        models[endpoint] = ChatModel(endpoint)
+    return models[endpoint]

@@ -66,8 +66,7 @@ def settings(redis_url: str, llm: ScriptedLLM, tmp_path: Path) -> Settings:
 @asynccontextmanager
 async def running_server(settings: Settings) -> AsyncIterator[Gateway]:
     """A Confab gateway serving on loopback until the block ends."""
-    runtime = Runtime(settings)
-    await runtime.start()
+    runtime = await Runtime.open(settings)
     gateway = Gateway(runtime)
     await gateway.start()
     try:

@@ -18,7 +18,7 @@ def with_pre_exec_msg(parameters: dict[str, Any]) -> dict[str, Any]:
     First, so that the model writes it first and it can be spoken while the rest of
     the arguments are still streaming. `request_heartbeat` (a Letta-ism) is removed.
     """
-    schema = copy.deepcopy(parameters) if parameters else {"type": "object", "properties": {}}
+    schema: dict[str, Any] = copy.deepcopy(parameters) if parameters else {"type": "object", "properties": {}}
     properties = {k: v for k, v in schema.get("properties", {}).items() if k not in (PRE_EXEC_MSG, "request_heartbeat")}
     schema["properties"] = {PRE_EXEC_MSG: {"type": "string", "description": PRE_EXEC_DESCRIPTION}, **properties}
     required = [r for r in schema.get("required", []) if r not in (PRE_EXEC_MSG, "request_heartbeat")]

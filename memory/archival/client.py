@@ -106,7 +106,7 @@ class QdrantClientArchivalStore(ArchivalStore):
             limit=limit,
             with_payload=True,
         )
-        return [Hit(p.id, p.score, p.payload or {}) for p in response.points]
+        return [Hit(str(p.id) if isinstance(p.id, int) else p.id, p.score, p.payload or {}) for p in response.points]
 
     async def _count(self, conditions: list[Condition]) -> int:
         """Exact filtered count."""

@@ -120,7 +120,7 @@ class EdgeArchivalStore(ArchivalStore):
             with_payload=True,
         )
         found = await self._run(self._shard.query, request)
-        return [Hit(p.id, p.score, p.payload or {}) for p in found]
+        return [Hit(str(p.id) if isinstance(p.id, int) else p.id, p.score, p.payload or {}) for p in found]
 
     async def _count(self, conditions: list[Condition]) -> int:
         """Exact filtered count."""

@@ -122,7 +122,7 @@ class ClientSecrets:
 
     async def redeem(self, value: str) -> ClientSecretGrant:
         """The grant `value` opens, used up by this call; ClientSecretRefused when expired, used or unknown."""
-        found = await self._redis.eval(_REDEEM, 1, _redis_key(value))  # type: ignore[misc]
+        found = await self._redis.eval(_REDEEM, 1, _redis_key(value))
         if not found:
             raise ClientSecretRefused("unknown client secret", "client_secret_unknown")
         raw, uses = found

@@ -28,7 +28,7 @@ from agent.events import ClientToolCall
 from agent.tools.base import Tool
 from agent.voice_agent import VoiceAgent
 from server.realtime import items
-from server.realtime.protocol import new_event_id
+from server.ids import new_id
 
 _NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -63,7 +63,7 @@ def function_call_events(
     response_id: str, output_index: int, previous_item_id: str | None, call: ClientToolCall
 ) -> tuple[list[BaseModel], RealtimeConversationItemFunctionCall]:
     """The events that hand one call to the client, and the completed item for `response.done`."""
-    item_id = items.new_item_id()
+    item_id = new_id("item")
 
     def item(arguments: str, status: Any) -> RealtimeConversationItemFunctionCall:
         return RealtimeConversationItemFunctionCall(
@@ -72,22 +72,22 @@ def function_call_events(
         )
 
     started, done = item("", "in_progress"), item(call.arguments, "completed")
-    ids = {"response_id": response_id, "item_id": item_id, "output_index": output_index, "call_id": call.call_id}
+    ids: dict[str, Any] = {"response_id": response_id, "item_id": item_id, "output_index": output_index, "call_id": call.call_id}
     events: list[BaseModel] = [
         ResponseOutputItemAddedEvent(
-            type="response.output_item.added", event_id=new_event_id(), response_id=response_id,
+            type="response.output_item.added", event_id=new_id("event"), response_id=response_id,
             output_index=output_index, item=started,
         ),
         items.item_added(started, previous_item_id),
         ResponseFunctionCallArgumentsDeltaEvent(
-            type="response.function_call_arguments.delta", event_id=new_event_id(), delta=call.arguments, **ids,
+            type="response.function_call_arguments.delta", event_id=new_id("event"), delta=call.arguments, **ids,
         ),
         ResponseFunctionCallArgumentsDoneEvent(
-            type="response.function_call_arguments.done", event_id=new_event_id(), name=call.name,
+            type="response.function_call_arguments.done", event_id=new_id("event"), name=call.name,
             arguments=call.arguments, **ids,
         ),
         ResponseOutputItemDoneEvent(
-            type="response.output_item.done", event_id=new_event_id(), response_id=response_id,
+            type="response.output_item.done", event_id=new_id("event"), response_id=response_id,
             output_index=output_index, item=done,
         ),
         items.item_done(done, previous_item_id),
@@ -101,4 +101,4 @@ async def accept_output(
     """Persist the client's result for its call; the item to announce, or None when no such call awaits one."""
     if not await agent.add_tool_output(item.call_id, item.output):
         return None
-    return item.model_copy(update={"id": item.id or items.new_item_id(), "object": "realtime.item", "status": "completed"})
+    return item.model_copy(update={"id": item.id or new_id("item"), "object": "realtime.item", "status": "completed"})

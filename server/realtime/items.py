@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import dataclass
 from typing import Literal
 
 from openai.types.realtime import (
@@ -41,19 +41,21 @@ from openai.types.realtime.realtime_response_status import RealtimeResponseStatu
 from openai.types.realtime.response_content_part_added_event import Part as AddedPart
 from openai.types.realtime.response_content_part_done_event import Part as DonePart
 
-from server.realtime.protocol import new_event_id
+from server.ids import new_id
 
 ResponseStatus = Literal["completed", "cancelled", "failed", "incomplete", "in_progress"]
 
 
-def new_response_id() -> str:
-    """A Realtime response id."""
-    return f"resp_{uuid.uuid4().hex[:20]}"
+@dataclass
+class ItemChain:
+    """The conversation's items in order: each new item follows the last one (its `previous_item_id`)."""
 
+    last: str | None = None
 
-def new_item_id() -> str:
-    """A Realtime conversation item id."""
-    return f"item_{uuid.uuid4().hex[:20]}"
+    def append(self, item_id: str) -> str | None:
+        """Add `item_id` at the end; returns the item it follows."""
+        previous, self.last = self.last, item_id
+        return previous
 
 
 def user_text_item(item_id: str, text: str) -> RealtimeConversationItemUserMessage:
@@ -82,12 +84,12 @@ def assistant_item(item_id: str, text: str, status: Literal["completed", "incomp
 
 def item_added(item: ConversationItem, previous: str | None) -> ConversationItemAdded:
     """`conversation.item.added`."""
-    return ConversationItemAdded(type="conversation.item.added", event_id=new_event_id(), item=item, previous_item_id=previous)
+    return ConversationItemAdded(type="conversation.item.added", event_id=new_id("event"), item=item, previous_item_id=previous)
 
 
 def item_done(item: ConversationItem, previous: str | None) -> ConversationItemDone:
     """`conversation.item.done`."""
-    return ConversationItemDone(type="conversation.item.done", event_id=new_event_id(), item=item, previous_item_id=previous)
+    return ConversationItemDone(type="conversation.item.done", event_id=new_id("event"), item=item, previous_item_id=previous)
 
 
 def response_model(
@@ -102,7 +104,7 @@ def response_model(
     details = None
     if status in ("cancelled", "failed", "incomplete"):
         details = RealtimeResponseStatus(
-            type=status,  # type: ignore[arg-type]
+            type=status,
             reason=reason,
             error=StatusError(code=error[0], type=error[1]) if error else None,
         )
@@ -114,29 +116,29 @@ def response_model(
 
 def response_created(response: RealtimeResponse) -> ResponseCreatedEvent:
     """`response.created`."""
-    return ResponseCreatedEvent(type="response.created", event_id=new_event_id(), response=response)
+    return ResponseCreatedEvent(type="response.created", event_id=new_id("event"), response=response)
 
 
 def response_done(response: RealtimeResponse) -> ResponseDoneEvent:
     """`response.done`."""
-    return ResponseDoneEvent(type="response.done", event_id=new_event_id(), response=response)
+    return ResponseDoneEvent(type="response.done", event_id=new_id("event"), response=response)
 
 
 def output_item_added(response_id: str, item: RealtimeConversationItemAssistantMessage) -> ResponseOutputItemAddedEvent:
     """`response.output_item.added`."""
-    return ResponseOutputItemAddedEvent(type="response.output_item.added", event_id=new_event_id(), response_id=response_id, output_index=0, item=item)
+    return ResponseOutputItemAddedEvent(type="response.output_item.added", event_id=new_id("event"), response_id=response_id, output_index=0, item=item)
 
 
 def output_item_done(response_id: str, item: RealtimeConversationItemAssistantMessage) -> ResponseOutputItemDoneEvent:
     """`response.output_item.done`."""
-    return ResponseOutputItemDoneEvent(type="response.output_item.done", event_id=new_event_id(), response_id=response_id, output_index=0, item=item)
+    return ResponseOutputItemDoneEvent(type="response.output_item.done", event_id=new_id("event"), response_id=response_id, output_index=0, item=item)
 
 
 def part_added(response_id: str, item_id: str, modality: Modality) -> ResponseContentPartAddedEvent:
     """`response.content_part.added` for a text or audio part."""
     part = AddedPart(type="audio", transcript="") if modality == "audio" else AddedPart(type="text", text="")
     return ResponseContentPartAddedEvent(
-        type="response.content_part.added", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        type="response.content_part.added", event_id=new_id("event"), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0, part=part,
     )
 
@@ -145,7 +147,7 @@ def part_done(response_id: str, item_id: str, text: str, modality: Modality) -> 
     """`response.content_part.done` for a text or audio part."""
     part = DonePart(type="audio", transcript=text) if modality == "audio" else DonePart(type="text", text=text)
     return ResponseContentPartDoneEvent(
-        type="response.content_part.done", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        type="response.content_part.done", event_id=new_id("event"), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0, part=part,
     )
 
@@ -153,7 +155,7 @@ def part_done(response_id: str, item_id: str, text: str, modality: Modality) -> 
 def text_delta(response_id: str, item_id: str, delta: str) -> ResponseTextDeltaEvent:
     """`response.output_text.delta`."""
     return ResponseTextDeltaEvent(
-        type="response.output_text.delta", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        type="response.output_text.delta", event_id=new_id("event"), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0, delta=delta,
     )
 
@@ -161,7 +163,7 @@ def text_delta(response_id: str, item_id: str, delta: str) -> ResponseTextDeltaE
 def text_done(response_id: str, item_id: str, text: str) -> ResponseTextDoneEvent:
     """`response.output_text.done`."""
     return ResponseTextDoneEvent(
-        type="response.output_text.done", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        type="response.output_text.done", event_id=new_id("event"), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0, text=text,
     )
 
@@ -169,7 +171,7 @@ def text_done(response_id: str, item_id: str, text: str) -> ResponseTextDoneEven
 def audio_delta(response_id: str, item_id: str, audio_b64: str) -> ResponseAudioDeltaEvent:
     """`response.output_audio.delta` (base64 audio in the session's output format)."""
     return ResponseAudioDeltaEvent(
-        type="response.output_audio.delta", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        type="response.output_audio.delta", event_id=new_id("event"), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0, delta=audio_b64,
     )
 
@@ -177,7 +179,7 @@ def audio_delta(response_id: str, item_id: str, audio_b64: str) -> ResponseAudio
 def audio_done(response_id: str, item_id: str) -> ResponseAudioDoneEvent:
     """`response.output_audio.done`."""
     return ResponseAudioDoneEvent(
-        type="response.output_audio.done", event_id=new_event_id(), response_id=response_id, item_id=item_id,
+        type="response.output_audio.done", event_id=new_id("event"), response_id=response_id, item_id=item_id,
         output_index=0, content_index=0,
     )
 
@@ -185,7 +187,7 @@ def audio_done(response_id: str, item_id: str) -> ResponseAudioDoneEvent:
 def transcript_delta(response_id: str, item_id: str, delta: str) -> ResponseAudioTranscriptDeltaEvent:
     """`response.output_audio_transcript.delta`."""
     return ResponseAudioTranscriptDeltaEvent(
-        type="response.output_audio_transcript.delta", event_id=new_event_id(), response_id=response_id,
+        type="response.output_audio_transcript.delta", event_id=new_id("event"), response_id=response_id,
         item_id=item_id, output_index=0, content_index=0, delta=delta,
     )
 
@@ -193,7 +195,7 @@ def transcript_delta(response_id: str, item_id: str, delta: str) -> ResponseAudi
 def transcript_done(response_id: str, item_id: str, transcript: str) -> ResponseAudioTranscriptDoneEvent:
     """`response.output_audio_transcript.done`."""
     return ResponseAudioTranscriptDoneEvent(
-        type="response.output_audio_transcript.done", event_id=new_event_id(), response_id=response_id,
+        type="response.output_audio_transcript.done", event_id=new_id("event"), response_id=response_id,
         item_id=item_id, output_index=0, content_index=0, transcript=transcript,
     )
 
@@ -209,33 +211,33 @@ def user_audio_item(item_id: str, transcript: str | None) -> RealtimeConversatio
 def speech_started(item_id: str, audio_start_ms: int) -> InputAudioBufferSpeechStartedEvent:
     """`input_audio_buffer.speech_started`."""
     return InputAudioBufferSpeechStartedEvent(
-        type="input_audio_buffer.speech_started", event_id=new_event_id(), item_id=item_id, audio_start_ms=audio_start_ms,
+        type="input_audio_buffer.speech_started", event_id=new_id("event"), item_id=item_id, audio_start_ms=audio_start_ms,
     )
 
 
 def speech_stopped(item_id: str, audio_end_ms: int) -> InputAudioBufferSpeechStoppedEvent:
     """`input_audio_buffer.speech_stopped`."""
     return InputAudioBufferSpeechStoppedEvent(
-        type="input_audio_buffer.speech_stopped", event_id=new_event_id(), item_id=item_id, audio_end_ms=audio_end_ms,
+        type="input_audio_buffer.speech_stopped", event_id=new_id("event"), item_id=item_id, audio_end_ms=audio_end_ms,
     )
 
 
 def committed(item_id: str, previous: str | None) -> InputAudioBufferCommittedEvent:
     """`input_audio_buffer.committed`."""
     return InputAudioBufferCommittedEvent(
-        type="input_audio_buffer.committed", event_id=new_event_id(), item_id=item_id, previous_item_id=previous,
+        type="input_audio_buffer.committed", event_id=new_id("event"), item_id=item_id, previous_item_id=previous,
     )
 
 
 def cleared() -> InputAudioBufferClearedEvent:
     """`input_audio_buffer.cleared`."""
-    return InputAudioBufferClearedEvent(type="input_audio_buffer.cleared", event_id=new_event_id())
+    return InputAudioBufferClearedEvent(type="input_audio_buffer.cleared", event_id=new_id("event"))
 
 
 def transcription_completed(item_id: str, transcript: str) -> ConversationItemInputAudioTranscriptionCompletedEvent:
     """`conversation.item.input_audio_transcription.completed`."""
     return ConversationItemInputAudioTranscriptionCompletedEvent(
-        type="conversation.item.input_audio_transcription.completed", event_id=new_event_id(), item_id=item_id,
+        type="conversation.item.input_audio_transcription.completed", event_id=new_id("event"), item_id=item_id,
         content_index=0, transcript=transcript, usage=UsageDuration(type="duration", seconds=0),
     )
 
@@ -243,5 +245,5 @@ def transcription_completed(item_id: str, transcript: str) -> ConversationItemIn
 def truncated(item_id: str, audio_end_ms: int) -> ConversationItemTruncatedEvent:
     """`conversation.item.truncated`."""
     return ConversationItemTruncatedEvent(
-        type="conversation.item.truncated", event_id=new_event_id(), item_id=item_id, content_index=0, audio_end_ms=audio_end_ms,
+        type="conversation.item.truncated", event_id=new_id("event"), item_id=item_id, content_index=0, audio_end_ms=audio_end_ms,
     )

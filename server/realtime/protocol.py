@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from server.realtime import bounds
 from server.realtime.beta import BetaFieldError, client_event_to_ga, server_event_to_beta
 from server.wire_json import UnsafeJson, load_checked
+from server.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,6 @@ class ProtocolError:
     code: str
     event_id: str | None = None
     param: str | None = None
-
-
-def new_event_id() -> str:
-    """A server event id."""
-    return f"event_{uuid.uuid4().hex[:20]}"
 
 
 EXTENSION_RATE = "confab_rate"
@@ -156,6 +151,6 @@ def error_event(message: str, code: str, event_id: str | None = None, param: str
     """The `error` server event for a problem the client caused or should know about."""
     return RealtimeErrorEvent(
         type="error",
-        event_id=new_event_id(),
+        event_id=new_id("event"),
         error=RealtimeError(type="invalid_request_error", code=code, message=message, event_id=event_id, param=param),
     )

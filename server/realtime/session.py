@@ -1,8 +1,12 @@
-"""One `/v1/realtime` connection: session state, conversation items, voice I/O and the running response."""
+"""One `/v1/realtime` connection: Realtime frames mapped to a `Conversation` and its events back to frames.
+
+Turn-taking (listening, barge-in, replies, truncation) is the conversation engine's;
+this module keeps what is Realtime's own: the session settings, client tools and the
+item ledger (item ids, `previous_item_id`, which item holds which reply's audio).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -28,26 +32,32 @@ from openai.types.realtime import (
 )
 from pydantic import BaseModel
 
-from agent.events import TurnFailed
 from agent.voice_agent import VoiceAgent
 from memory.records import AgentRecord
+from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
-from server.realtime.outputs import CancelReason, PlainTextOutput, RealtimeEventOutput, ResponseOutput
-from server.realtime.protocol import (
-    PlainTextUtterance,
-    ProtocolError,
-    ServerEventEncoder,
-    error_event,
-    new_event_id,
-    parse_client_frame,
-)
+from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
+from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
-from server.metrics import RESPONSES, observe_turn
-from server.runtime import Runtime
-from server.voice.listener import FormatLocked, Listener, ListenerEvent, Transcribed, VoiceStarted, VoiceStopped
-from server.voice.reply import stream_reply
-from server.voice.speaker import Speaker, heard_text
+from server.runtime import VoiceServices
+from server.voice.conversation import Conversation
+from server.voice.events import (
+    ConversationError,
+    ConversationEvent,
+    EmptyAudioBuffer,
+    ReplyAudio,
+    ReplyDone,
+    ReplyInProgress,
+    ReplyStarted,
+    ReplyText,
+    ReplyToolCall,
+    SpeechStarted,
+    SpeechStopped,
+    SpeechUnavailable,
+    Transcribed,
+)
+from server.voice.listener import FormatLocked, InputBufferFull
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +67,14 @@ _FLOOD_AHEAD_S = 5.0
 
 
 @dataclass
-class ActiveResponse:
-    """The response being generated, at most one per session."""
-
-    response_id: str
-    output: ResponseOutput
-    task: asyncio.Task[None] | None = None
-    cancel_reason: CancelReason | None = None
-    finished: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
 class RealtimeSession:
-    """Drives one Realtime conversation: typed client events in, server events out.
+    """Maps one Realtime conversation: typed client events to engine commands, engine events to server events.
 
     The socket is not here: frames come in through `handle_frame` and leave through
     `send_frame`, so the whole session can be driven by tests or other transports.
     """
 
-    runtime: Runtime
+    services: VoiceServices
     agent: AgentRecord
     send_frame: SendFrame
     beta: bool = False
@@ -85,16 +83,18 @@ class RealtimeSession:
     voice: VoiceConfig = field(default_factory=VoiceConfig)
     _encoder: ServerEventEncoder = field(init=False)
     _voice_agent: VoiceAgent = field(init=False)
-    _response: ActiveResponse | None = field(default=None, init=False)
-    _last_item_id: str | None = field(default=None, init=False)
-    _listener: Listener | None = field(default=None, init=False)
+    _conversation: Conversation = field(init=False)
+    _chain: items.ItemChain = field(default_factory=items.ItemChain, init=False)
     _client_tools: ClientTools = field(default_factory=ClientTools, init=False)
-    _spoken: OrderedDict[str, tuple[str, Speaker]] = field(default_factory=OrderedDict, init=False)
+    _replies: dict[str, WireReply] = field(default_factory=dict, init=False)
+    _plain_text_turn: bool = field(default=False, init=False)
+    _spoken_items: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)  # item id -> reply id
     _flood_reported: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.runtime.voice_agent(self.agent, client_tools=self._client_tools)
+        self._voice_agent = self.services.voice_agent(self.agent, client_tools=self._client_tools)
+        self._conversation = Conversation(self._voice_agent, self.services.speech, self.voice.options(), self._on_event)
 
     async def send(self, event: BaseModel) -> None:
         """Encode and send one server event."""
@@ -114,13 +114,11 @@ class RealtimeSession:
 
     async def open(self) -> None:
         """Greet the client with `session.created`."""
-        await self.send(SessionCreatedEvent(type="session.created", event_id=new_event_id(), session=self._session_model()))
+        await self.send(SessionCreatedEvent(type="session.created", event_id=new_id("event"), session=self._session_model()))
 
     async def close(self) -> None:
-        """The connection ended: stop listening and the running response (persisting what was heard)."""
-        if self._listener is not None:
-            await self._listener.close()
-        await self.cancel_response("client_cancelled")
+        """The connection ended: the conversation stops listening and its reply keeps what was heard."""
+        await self._conversation.close()
 
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one incoming frame; problems become `error` events, never exceptions."""
@@ -129,14 +127,16 @@ class RealtimeSession:
             case ProtocolError():
                 await self.error(event.message, event.code, event.event_id, event.param)
             case PlainTextUtterance():
-                await self._plain_text_turn(event.text)
+                await self._plain_text_turn_of(event.text)
             case InputAudioBufferAppendEvent():
                 await self._append_audio(event)
             case InputAudioBufferCommitEvent():
-                await self._commit_audio(event.event_id)
+                try:
+                    await self._conversation.commit_audio()
+                except EmptyAudioBuffer as exc:
+                    await self.error(str(exc), "input_audio_buffer_commit_empty", event.event_id)
             case InputAudioBufferClearEvent():
-                if self._listener is not None:
-                    await self._listener.clear()
+                await self._conversation.clear_audio()
                 await self.send(items.cleared())
             case SessionUpdateEvent():
                 await self._update_session(event)
@@ -147,10 +147,8 @@ class RealtimeSession:
             case ResponseCreateEvent():
                 await self._start_response(event.event_id)
             case ResponseCancelEvent():
-                if self._response is None:
+                if not await self._conversation.interrupt("client_cancelled"):
                     await self.error("there is no active response to cancel", "response_cancel_not_active", event.event_id)
-                else:
-                    await self.cancel_response("client_cancelled")
             case _:
                 kind = getattr(event, "type", "?")
                 await self.error(f"{kind} is not supported in this session", "unsupported_event", getattr(event, "event_id", None), "type")
@@ -161,19 +159,19 @@ class RealtimeSession:
         update: Any = event.session
         try:
             voice = self.voice.updated(update)
-            if self._listener is not None:
-                self._listener.configure(voice.input_format, voice.turn_settings)
+            self._conversation.configure(voice.options())
         except (ValueError, FormatLocked) as exc:
             await self.error(str(exc), "invalid_value", event.event_id, "session.audio")
             return
         self.voice = voice
         if getattr(update, "instructions", None) is not None:
             self.instructions = update.instructions
-            self._voice_agent = self.runtime.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
+            self._voice_agent = self.services.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
+            self._conversation.agent = self._voice_agent
         if getattr(update, "tools", None) is not None:
             for problem in self._client_tools.declare(update.tools):
                 await self.error(f"session.tools: {problem}; ignored", "invalid_value", event.event_id, "session.tools")
-        await self.send(SessionUpdatedEvent(type="session.updated", event_id=new_event_id(), session=self._session_model()))
+        await self.send(SessionUpdatedEvent(type="session.updated", event_id=new_id("event"), session=self._session_model()))
 
     async def _create_item(self, event: ConversationItemCreateEvent) -> None:
         item = event.item
@@ -187,7 +185,7 @@ class RealtimeSession:
         if not text:
             await self.error("a user message needs an input_text part with text", "invalid_value", event.event_id, "item.content")
             return
-        message = await self._voice_agent.add_user_message(text)
+        message = await self._conversation.add_user_text(text)
         await self._announce_item(items.user_text_item(item.id or message.id, text))
 
     async def _function_call_output(self, event: ConversationItemCreateEvent, item: RealtimeConversationItemFunctionCallOutput) -> None:
@@ -198,29 +196,23 @@ class RealtimeSession:
         await self._announce_item(stored)
 
     async def _announce_item(self, stored: items.ConversationItem) -> None:
-        previous, self._last_item_id = self._last_item_id, stored.id
+        previous = self._chain.append(stored.id or "")
         await self.send(items.item_added(stored, previous))
         await self.send(items.item_done(stored, previous))
 
     async def _truncate(self, event: ConversationItemTruncateEvent) -> None:
-        spoken = self._spoken.get(event.item_id)
-        if spoken is None:
+        reply_id = self._spoken_items.get(event.item_id)
+        if reply_id is None:
             await self.error(f"no audio item {event.item_id!r} to truncate", "item_not_found", event.event_id, "item_id")
             return
-        response_id, speaker = spoken
-        if event.audio_end_ms > speaker.sent_ms + 1:
-            await self.error(f"audio_end_ms {event.audio_end_ms} is past the {speaker.sent_ms:.0f} ms of audio sent", "invalid_value", event.event_id, "audio_end_ms")
+        try:
+            await self._conversation.truncate(reply_id, event.audio_end_ms)
+        except ValueError as exc:
+            await self.error(str(exc), "invalid_value", event.event_id, "audio_end_ms")
             return
-        await self._voice_agent.truncate_response(response_id, heard_text(speaker.segments, event.audio_end_ms))
         await self.send(items.truncated(event.item_id, event.audio_end_ms))
 
     # -- audio in ----------------------------------------------------------------------------
-
-    def _ensure_listener(self) -> Listener:
-        if self._listener is None:
-            speech = self.runtime.require_speech()
-            self._listener = Listener(speech, self.voice.input_format, self.voice.turn_settings, self._on_voice, items.new_item_id)
-        return self._listener
 
     async def _append_audio(self, event: InputAudioBufferAppendEvent) -> None:
         try:
@@ -229,7 +221,13 @@ class RealtimeSession:
             await self.error("input_audio_buffer.append: audio is not valid base64", "invalid_value", event.event_id, "audio")
             return
         try:
-            ahead = await self._ensure_listener().append(data)
+            ahead = await self._conversation.append_audio(data)
+        except SpeechUnavailable as exc:
+            await self.error(str(exc), "audio_unavailable", event.event_id)
+            return
+        except InputBufferFull as exc:
+            await self.error(f"input_audio_buffer.append: {exc}", "input_audio_buffer_full", event.event_id, "audio")
+            return
         except ValueError as exc:
             await self.error(f"input_audio_buffer.append: {exc}", "invalid_value", event.event_id, "audio")
             return
@@ -240,146 +238,64 @@ class RealtimeSession:
                 "input_audio_faster_than_realtime", event.event_id,
             )
 
-    async def _commit_audio(self, event_id: str | None) -> None:
-        if self._listener is None or self._listener.idle:
-            await self.error("the input audio buffer is empty", "input_audio_buffer_commit_empty", event_id)
-            return
-        await self._listener.commit()
+    # -- responses ---------------------------------------------------------------------------
 
-    async def _on_voice(self, event: ListenerEvent) -> None:
+    async def _plain_text_turn_of(self, text: str) -> None:
+        if self._conversation.generating:
+            await self.send_frame("[busy: still answering; wait for the newline]\n")
+            return
+        await self._conversation.add_user_text(text)
+        self._plain_text_turn = True
+        try:
+            await self._conversation.respond(spoken=False)
+        finally:
+            self._plain_text_turn = False
+
+    async def _start_response(self, event_id: str | None) -> None:
+        try:
+            await self._conversation.respond()
+        except ReplyInProgress as exc:
+            await self.error(f"conversation already has an active response in progress: {exc}",
+                             "conversation_already_has_active_response", event_id)
+        except SpeechUnavailable as exc:
+            await self.error(str(exc), "audio_unavailable", event_id)
+
+    # -- the conversation's events -------------------------------------------------------------
+
+    async def _on_event(self, event: ConversationEvent) -> None:
         match event:
-            case VoiceStarted():
-                barge_in = self._response is not None and self.voice.interrupt_response
-                if barge_in and self._response is not None:
-                    self._response.output.mute()
+            case SpeechStarted():
                 await self.send(items.speech_started(event.item_id, event.audio_start_ms))
-                if barge_in:
-                    await self.cancel_response("turn_detected")
-            case VoiceStopped():
+            case SpeechStopped():
                 await self.send(items.speech_stopped(event.item_id, event.audio_end_ms))
-                previous, self._last_item_id = self._last_item_id, event.item_id
+                previous = self._chain.append(event.item_id)
                 await self.send(items.committed(event.item_id, previous))
                 await self.send(items.item_added(items.user_audio_item(event.item_id, None), previous))
             case Transcribed():
-                await self._transcribed(event)
+                await self.send(items.transcription_completed(event.item_id, event.text))
+                await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
+            case ReplyStarted():
+                reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn
+                                    else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text"))
+                self._replies[event.reply_id] = reply
+                await reply.start()
+            case ReplyText() if event.reply_id in self._replies:
+                await self._replies[event.reply_id].text(event.text)
+            case ReplyAudio() if event.reply_id in self._replies:
+                await self._replies[event.reply_id].audio(event.audio, event.words)
+            case ReplyToolCall() if event.reply_id in self._replies:
+                await self._replies[event.reply_id].function_call(event.call)
+            case ReplyDone() if event.reply_id in self._replies:
+                await self._reply_done(self._replies.pop(event.reply_id), event)
+            case ConversationError():
+                await self.error(event.message, event.code)
 
-    async def _transcribed(self, event: Transcribed) -> None:
-        await self.send(items.transcription_completed(event.item_id, event.text))
-        await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
-        if not event.text:
-            return
-        await self._voice_agent.add_user_message(event.text)
-        if event.respond and self.voice.create_response and self._response is None:
-            await self._launch(self._event_output(), dict(event.timings))
-
-    # -- responses ---------------------------------------------------------------------------
-
-    def _event_output(self) -> RealtimeEventOutput:
-        if self.voice.modality == "text":
-            return RealtimeEventOutput(self.send, lambda: self._last_item_id)
-        speech = self.runtime.require_speech()
-
-        def speaker_factory(send_audio: Callable[[bytes, str | None], Awaitable[None]]) -> Speaker:
-            return Speaker(speech, self.voice.output_format, send_audio)
-
-        return RealtimeEventOutput(self.send, lambda: self._last_item_id, speaker_factory)
-
-    async def _plain_text_turn(self, text: str) -> None:
-        if self._response is not None:
-            await self.send_frame("[busy: still answering; wait for the newline]\n")
-            return
-        await self._voice_agent.add_user_message(text)
-        await self._launch(PlainTextOutput(self.send_frame))
-
-    async def _start_response(self, event_id: str | None) -> None:
-        if self._response is not None:
-            await self.error(
-                f"conversation already has an active response in progress: {self._response.response_id}",
-                "conversation_already_has_active_response", event_id,
-            )
-            return
-        try:
-            output = self._event_output()
-        except RuntimeError as exc:
-            await self.error(str(exc), "audio_unavailable", event_id)
-            return
-        await self._launch(output)
-
-    async def _launch(self, output: ResponseOutput, timings: dict[str, float] | None = None) -> None:
-        response_id = items.new_response_id()
-        response = ActiveResponse(response_id, output, timings=timings or {})
-        self._response = response
-        await output.start(response_id)
-        response.task = asyncio.create_task(self._run_response(response), name=f"response {response_id}")
-
-    async def cancel_response(self, reason: CancelReason) -> None:
-        """Stop the running response, if any, and wait until its `response.done` has gone out."""
-        response = self._response
-        if response is None or response.task is None:
-            return
-        response.cancel_reason = reason
-        response.task.cancel()
-        await asyncio.gather(response.task, return_exceptions=True)
-        speaker = response.output.voice()
-        if speaker is not None:
-            heard = heard_text(speaker.segments, speaker.played_ms())  # the client's truncate may refine it later
-            await self._voice_agent.truncate_response(response.response_id, heard)
-        await self._finish(response, "cancelled")
-
-    async def _run_response(self, response: ActiveResponse) -> None:
-        failure: tuple[str, str] | None = None
-
-        async def failed(event: TurnFailed) -> None:
-            nonlocal failure
-            failure = (event.code, "server_error")
-            await self.error(event.message, event.code)
-
-        try:
-            if self._listener is not None:
-                await self._listener.settled()  # a response.create right after a commit answers what was just said
-            status: items.ResponseStatus = await stream_reply(
-                self._voice_agent, response.response_id, response.output, failed, response.timings
-            )
-            await response.output.complete()
-        except asyncio.CancelledError:
-            return  # cancel_response() finishes it
-        except Exception:  # a bug must end this response cleanly, not the session
-            log.exception("response %s crashed", response.response_id)
-            status, failure = "failed", ("server_error", "server_error")
-            await self.error("the response failed because of a server error", "server_error")
-        await self._finish(response, status, failure)
-
-    async def _finish(self, response: ActiveResponse, status: items.ResponseStatus, failure: tuple[str, str] | None = None) -> None:
-        """Send the response's closing events once, and free the session for the next one."""
-        if response.finished:
-            return
-        response.finished = True
-        if self._response is response:
-            self._response = None
-        item_id = response.output.item_id()
-        if item_id is not None:
-            self._last_item_id = item_id
-            speaker = response.output.voice()
-            if speaker is not None:
-                self._remember_spoken(item_id, response.response_id, speaker)
-        await response.output.finish(status, response.cancel_reason, failure)
-        RESPONSES.labels(status).inc()
-        await self._report_latency(response)
-
-    def _remember_spoken(self, item_id: str, response_id: str, speaker: Speaker) -> None:
-        self._spoken[item_id] = (response_id, speaker)
-        while len(self._spoken) > _SPOKEN_ITEMS_KEPT:
-            self._spoken.popitem(last=False)
-
-    async def _report_latency(self, response: ActiveResponse) -> None:
-        timings = dict(response.timings)
-        speaker = response.output.voice()
-        if speaker is not None:
-            timings.update(speaker.timings)
-        if "speech_end" not in timings:
-            return
-        event = latency_event(response.response_id, timings)
-        log.info("turn latency %s", event.stages_ms)
-        observe_turn(event.stages_ms)
-        if self.report_latency:
-            await self.send_frame(event.model_dump_json())
+    async def _reply_done(self, reply: WireReply, event: ReplyDone) -> None:
+        item_id = reply.item_id
+        if item_id is not None and isinstance(reply, RealtimeReply) and reply.modality == "audio":
+            self._spoken_items[item_id] = event.reply_id
+            while len(self._spoken_items) > _SPOKEN_ITEMS_KEPT:
+                self._spoken_items.popitem(last=False)
+        await reply.finish(event.status, event.reason, event.failure)
+        if self.report_latency and event.timings is not None:
+            await self.send_frame(latency_event(event.reply_id, event.timings).model_dump_json())

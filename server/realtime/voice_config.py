@@ -12,6 +12,7 @@ from audio.codecs import AudioFormat
 from audio.turns import TurnSettings
 from server.realtime import items
 from server.realtime.protocol import EXTENSION_RATE
+from server.voice.events import ConversationOptions, TurnTimings, VoiceOutput
 
 _EAGERNESS_SILENCE_MS = {"low": 900, "medium": 500, "auto": 500, "high": 250}
 DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)
@@ -25,11 +26,9 @@ class TurnLatency(BaseModel):
     stages_ms: dict[str, float]
 
 
-def latency_event(response_id: str, timings: dict[str, float]) -> TurnLatency:
+def latency_event(response_id: str, timings: TurnTimings) -> TurnLatency:
     """Stage times of one turn in ms after the caller stopped speaking."""
-    origin = timings["speech_end"]
-    stages = {k: round((v - origin) * 1000, 1) for k, v in sorted(timings.items(), key=lambda kv: kv[1]) if k != "speech_end"}
-    return TurnLatency(response_id=response_id, stages_ms=stages)
+    return TurnLatency(response_id=response_id, stages_ms=timings.stages_ms())
 
 
 def _format(model: Any, current: AudioFormat) -> AudioFormat:
@@ -84,6 +83,11 @@ class VoiceConfig:
             create_response=detection.create_response if detection.create_response is not None else True,
             interrupt_response=detection.interrupt_response if detection.interrupt_response is not None else True,
         )
+
+    def options(self) -> ConversationOptions:
+        """The conversation engine's options for these settings."""
+        output = VoiceOutput(self.output_format) if self.modality == "audio" else None
+        return ConversationOptions(self.input_format, self.turn_settings, output, self.create_response, self.interrupt_response)
 
     def audio_config(self) -> RealtimeAudioConfig:
         """The `session.audio` object reported in `session.created|updated`."""

@@ -71,7 +71,7 @@ async def serve_call(runtime: Runtime, connection: ServerConnection, admission: 
 
 
 async def _run_call(runtime: Runtime, connection: ServerConnection, start: str | bytes, incoming: AsyncIterator[str | bytes]) -> None:
-    call = TwilioCall(runtime, sender(connection))
+    call = TwilioCall(runtime.voice(), sender(connection))
     try:
         await call.handle_frame(start)
         async for frame in incoming:

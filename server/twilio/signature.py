@@ -23,7 +23,8 @@ _DEFAULT_PORTS = {"https": 443, "wss": 443, "http": 80, "ws": 80}
 
 def compute_signature(auth_token: str, url: str, params: Mapping[str, str] | None = None) -> str:
     """The signature Twilio sends for a request to `url` with these POST parameters."""
-    data = url + "".join(name + params[name] for name in sorted(params or {}))
+    fields = params or {}
+    data = url + "".join(name + fields[name] for name in sorted(fields))
     digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 

@@ -2,9 +2,11 @@
 
 Audio is decoded on arrival, then a per-session worker runs resampling and the VAD in
 the shared VAD thread pool (never on the event loop) and the turn detector decides
-where utterances start and stop. Transcription starts speculatively at the first
-silence after speech, so Whisper runs inside the endpointing wait; the result is kept
-if the silence lasts and dropped if speech resumes.
+where utterances start and stop (or, in push-to-talk, the caller's commit does).
+Transcription starts speculatively at the first silence after speech, so Whisper runs
+inside the endpointing wait; the result is kept if the silence lasts and dropped if
+speech resumes. Events go into a queue read by the listener's owner, so the owner's
+work on an event (a barge-in's Redis writes) never holds up the audio intake.
 """
 
 from __future__ import annotations
@@ -12,20 +14,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from audio.codecs import AudioFormat
 from audio.resample import StreamResampler
-from audio.turns import SilenceBegan, SpeechResumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent, TurnSettings
+from audio.turns import (
+    ManualTurns,
+    SilenceBegan,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetector,
+    TurnEvent,
+    TurnSettings,
+    WindowScorer,
+)
 from audio.vad import SAMPLE_RATE
+from server.ids import new_id
 from server.voice.models import SpeechModels
 
 log = logging.getLogger(__name__)
 
 _QUEUE_CHUNKS = 256
+MAX_PUSH_TO_TALK_S = 120
+"""The most audio push-to-talk buffers before a commit; more is refused with `InputBufferFull`."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +61,18 @@ class VoiceStopped:
 
 @dataclass(frozen=True)
 class Transcribed:
-    """An utterance's text; `respond` is False for the first parts of a cut monologue."""
+    """An utterance's text; `respond` is False for the first parts of a cut monologue.
+
+    `speech_end` is when the caller's silence began, `vad_end` when the turn was
+    decided and `stt_done` when the text was ready (monotonic clock).
+    """
 
     item_id: str
     text: str
     respond: bool
-    timings: dict[str, float]
+    speech_end: float
+    vad_end: float
+    stt_done: float
 
 
 ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
@@ -60,6 +80,10 @@ ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
 
 class FormatLocked(ValueError):
     """The input format cannot change while an utterance is open."""
+
+
+class InputBufferFull(ValueError):
+    """Push-to-talk audio past `MAX_PUSH_TO_TALK_S` without a commit."""
 
 
 @dataclass
@@ -75,10 +99,14 @@ class Listener:
     models: SpeechModels
     input_format: AudioFormat
     turn_settings: TurnSettings | None
-    on_event: Callable[[ListenerEvent], Awaitable[None]]
-    new_item_id: Callable[[], str]
+    """Server VAD, or None for push-to-talk (the caller commits)."""
+    scorer: WindowScorer | None = None
+    """The VAD (None: Silero)."""
+    events: asyncio.Queue[ListenerEvent] = field(default_factory=asyncio.Queue, init=False)
+    """What was heard, in order; the owner calls `task_done()` once it has handled each."""
     _queue: asyncio.Queue[np.ndarray | _Command] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
-    _detector: TurnDetector = field(init=False)
+    _detector: TurnDetector | ManualTurns = field(init=False)
+    _uncommitted: int = field(default=0, init=False)  # push-to-talk samples appended since the last commit or clear
     _resampler: StreamResampler = field(init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
     _item_id: str | None = field(default=None, init=False)
@@ -91,7 +119,7 @@ class Listener:
         self._reset_pipeline()
 
     def _reset_pipeline(self) -> None:
-        self._detector = TurnDetector(self.turn_settings)
+        self._detector = ManualTurns() if self.turn_settings is None else TurnDetector(self.turn_settings, self.scorer)
         self._resampler = StreamResampler(self.input_format.rate, SAMPLE_RATE)
 
     @property
@@ -119,6 +147,11 @@ class Listener:
         if len(data) % self.input_format.bytes_per_sample:
             raise ValueError(f"{len(data)} bytes is not a whole number of {self.input_format.type} samples")
         samples = self.input_format.decode(data)
+        if self.turn_settings is None:
+            if self._uncommitted + len(samples) > MAX_PUSH_TO_TALK_S * self.input_format.rate:
+                raise InputBufferFull(f"the input audio buffer holds {MAX_PUSH_TO_TALK_S} s, the most push-to-talk keeps: "
+                                      "commit or clear it; this chunk was not added")
+            self._uncommitted += len(samples)
         now = time.monotonic()
         if self._started_at is None:
             self._started_at = now
@@ -138,23 +171,35 @@ class Listener:
 
     async def commit(self) -> None:
         """Close the open utterance now (push-to-talk), after every queued chunk was heard."""
+        self._uncommitted = 0
         await self._command("commit")
 
     async def clear(self) -> None:
         """Drop buffered audio and any open utterance."""
+        self._uncommitted = 0
         await self._command("clear")
 
     async def settled(self) -> None:
-        """Return once every committed utterance's transcript has been delivered."""
+        """Return once every committed utterance's transcript is in `events`."""
         if self._emitting is not None:
-            await asyncio.gather(self._emitting, return_exceptions=True)
+            await asyncio.wait({self._emitting})
 
     async def close(self) -> None:
-        """Stop the worker and pending transcriptions."""
+        """Stop the worker, pending transcriptions and queued audio (what is buffered is dropped)."""
         for task in (self._worker, self._emitting):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.wait({task})
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Command):
+                item.done.cancel()
+        self._detector.clear()
+
+    async def _emit(self, event: ListenerEvent) -> None:
+        await self.events.put(event)
 
     def _listen(self, samples: np.ndarray) -> list[TurnEvent]:
         return self._detector.feed(self._resampler.process(samples))
@@ -200,7 +245,8 @@ class Listener:
                 self._drop_speculation()
                 self._item_id = None
         finally:
-            command.done.set_result(None)
+            if not command.done.done():
+                command.done.set_result(None)
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
@@ -214,8 +260,8 @@ class Listener:
     async def _on_turn(self, event: TurnEvent) -> None:
         match event:
             case SpeechStarted():
-                self._item_id = self.new_item_id()
-                await self.on_event(VoiceStarted(self._item_id, event.audio_start_ms))
+                self._item_id = new_id("item")
+                await self._emit(VoiceStarted(self._item_id, event.audio_start_ms))
             case SilenceBegan():
                 self._drop_speculation()
                 self._speculation = (len(event.audio), self._transcribe(event.audio), time.monotonic())
@@ -226,7 +272,7 @@ class Listener:
 
     async def _stopped(self, event: SpeechStopped) -> None:
         now = time.monotonic()
-        item_id = self._item_id or self.new_item_id()
+        item_id = self._item_id or new_id("item")
         self._item_id = None
         cut = event.cut
         speculation = self._speculation
@@ -237,19 +283,24 @@ class Listener:
             if speculation is not None:
                 speculation[1].cancel()
             transcript, speech_end = self._transcribe(event.audio), now
-        timings = {"speech_end": speech_end, "vad_end": now}
-        await self.on_event(VoiceStopped(item_id, event.audio_end_ms, cut))
+        await self._emit(VoiceStopped(item_id, event.audio_end_ms, cut))
         previous = self._emitting
-        self._emitting = asyncio.create_task(self._emit_transcript(previous, item_id, transcript, not cut, timings))
+        self._emitting = asyncio.create_task(
+            self._emit_transcript(previous, item_id, transcript, not cut, speech_end, now), name="transcript"
+        )
 
     async def _emit_transcript(self, previous: asyncio.Task[None] | None, item_id: str, transcript: asyncio.Future[str],
-                               respond: bool, timings: dict[str, float]) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
+                               respond: bool, speech_end: float, vad_end: float) -> None:
         try:
+            if previous is not None:
+                await asyncio.wait({previous})
             text = await transcript
+        except asyncio.CancelledError:
+            transcript.cancel()
+            if previous is not None:
+                previous.cancel()
+            raise
         except Exception:
             log.exception("transcription failed")
             text = ""
-        timings["stt_done"] = time.monotonic()
-        await self.on_event(Transcribed(item_id, text, respond, timings))
+        await self._emit(Transcribed(item_id, text, respond, speech_end, vad_end, time.monotonic()))

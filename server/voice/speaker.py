@@ -1,10 +1,10 @@
-"""Speaking one response: streamed text in, paced audio frames in the caller's format out.
+"""Speaking one reply: streamed text in, paced audio frames in the caller's format out.
 
 Text is cut into speakable chunks (the first one early), each chunk is synthesised
-while the previous one is being sent, and frames leave at real-time pace plus a small
-lead, so a barge-in can stop the audio at once and what the caller heard is known.
-The pace restarts after a pause in synthesis (the caller's buffer ran dry), so audio
-that was late never leaves in a burst.
+while the previous one is being sent, and frames come out at real-time pace plus a
+small lead, so a barge-in can stop the audio at once and what the caller heard is
+known. The pace restarts after a pause in synthesis (the caller's buffer ran dry), so
+audio that was late never leaves in a burst.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,12 +24,10 @@ from server.voice.models import SpeechModels
 
 log = logging.getLogger(__name__)
 
-SendAudio = Callable[[bytes, str | None], Awaitable[None]]
-
 
 @dataclass(frozen=True)
 class SpokenSegment:
-    """One synthesised chunk: its text and where it sits in the response's audio timeline."""
+    """One synthesised chunk: its text and where it sits in the reply's audio timeline."""
 
     text: str
     start_ms: float
@@ -48,35 +46,43 @@ def heard_text(segments: list[SpokenSegment], audio_end_ms: float) -> str:
     return " ".join(heard)
 
 
-SegmentSent = Callable[[SpokenSegment], Awaitable[None]]
+@dataclass(frozen=True)
+class SpokenFrame:
+    """One frame of audio to send now; `words` on a chunk's first frame, `chunk_end` after its last."""
+
+    audio: bytes
+    words: str | None
+    chunk_end: SpokenSegment | None
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How frames leave: their length, how far ahead of playback, padded to whole frames or not."""
+
+    lead_ms: float = 300.0
+    frame_ms: int = 100
+    whole_frames: bool = False  # telephony wants fixed-length frames: pad each chunk with silence
 
 
 @dataclass
 class Speaker:
-    """The output half of one voice response.
-
-    `whole_frames` pads each chunk with silence to a whole number of frames (telephony
-    wants fixed 20 ms frames); `on_segment_sent` is told after a chunk's last frame left.
-    """
+    """The output half of one spoken reply: `say()` text, iterate `frames()` and send each as it comes."""
 
     models: SpeechModels
     output_format: AudioFormat
-    send_audio: SendAudio
-    lead_ms: float = 300.0
-    frame_ms: int = 100
-    whole_frames: bool = False
-    on_segment_sent: SegmentSent | None = None
+    pacing: Pacing = Pacing()
     segments: list[SpokenSegment] = field(default_factory=list, init=False)
-    timings: dict[str, float] = field(default_factory=dict, init=False)
+    first_audio_at: float | None = field(default=None, init=False)
+    """When the first chunk's audio was ready (monotonic clock)."""
     _chunker: SentenceChunker = field(default_factory=SentenceChunker, init=False)
     _texts: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue, init=False)
     _audio: asyncio.Queue[tuple[str, bytes] | None] = field(default_factory=lambda: asyncio.Queue(4), init=False)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _synthesis: asyncio.Task[None] = field(init=False)
     _sent_ms: float = field(default=0.0, init=False)
     _pace: tuple[float, float] | None = field(default=None, init=False)  # (monotonic time, sent_ms) the pace counts from
 
     def __post_init__(self) -> None:
-        self._tasks = [asyncio.create_task(self._synthesise()), asyncio.create_task(self._send())]
+        self._synthesis = asyncio.create_task(self._synthesise(), name="synthesis")
 
     def say(self, delta: str) -> None:
         """Add streamed reply text; complete chunks go to synthesis at once."""
@@ -88,21 +94,15 @@ class Speaker:
         for chunk in self._chunker.flush():
             self._texts.put_nowait(chunk)
 
-    async def drain(self) -> None:
-        """The reply is complete: speak the rest and return when the last frame has been sent."""
+    def end_text(self) -> None:
+        """The reply's text is complete: `frames()` ends after its last chunk."""
         self.flush_text()
         self._texts.put_nowait(None)
-        await asyncio.gather(*self._tasks)
-
-    def mute(self) -> None:
-        """Barge-in: no frame leaves after this call (synthesis and sending are cancelled)."""
-        for task in self._tasks:
-            task.cancel()
 
     async def stop(self) -> None:
-        """Stop synthesising and sending, and wait until both have ended."""
-        self.mute()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop synthesising and wait until it has ended."""
+        self._synthesis.cancel()
+        await asyncio.wait({self._synthesis})
 
     @property
     def sent_ms(self) -> float:
@@ -119,8 +119,8 @@ class Speaker:
     def _render(self, audio: np.ndarray) -> bytes:
         rate = self.models.synthesizer.sample_rate
         samples = resample(audio, rate, self.output_format.rate)
-        if self.whole_frames:
-            frame_samples = self.output_format.rate * self.frame_ms // 1000
+        if self.pacing.whole_frames:
+            frame_samples = self.output_format.rate * self.pacing.frame_ms // 1000
             samples = np.concatenate([samples, np.zeros(-len(samples) % frame_samples, dtype=samples.dtype)])
         return self.output_format.encode(samples)
 
@@ -129,9 +129,10 @@ class Speaker:
             while (text := await self._texts.get()) is not None:
                 audio = await self.models.synthesizer.synthesize_async(text)
                 encoded = await asyncio.to_thread(self._render, audio)
-                self.timings.setdefault("tts_first_audio", time.monotonic())
+                if self.first_audio_at is None:
+                    self.first_audio_at = time.monotonic()
                 await self._audio.put((text, encoded))
-        except Exception:  # the caller hears less, but the response still ends properly
+        except Exception:  # the caller hears less, but the reply still ends properly
             log.exception("speech synthesis failed")
         await self._audio.put(None)
 
@@ -140,21 +141,20 @@ class Speaker:
         now = time.monotonic()
         if self._pace is None or (now - self._pace[0]) * 1000 >= self._sent_ms - self._pace[1]:
             self._pace = (now, self._sent_ms)  # the first frame, or the caller's buffer ran dry: count from now
-        wait = self._pace[0] + (self._sent_ms - self._pace[1] - self.lead_ms) / 1000 - now
+        wait = self._pace[0] + (self._sent_ms - self._pace[1] - self.pacing.lead_ms) / 1000 - now
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _send(self) -> None:
-        frame_bytes = self.output_format.bytes_per_ms * self.frame_ms
+    async def frames(self) -> AsyncGenerator[SpokenFrame, None]:
+        """The reply's audio, each frame when it is due; a frame counts as sent once the next one is asked for."""
+        frame_bytes = self.output_format.bytes_per_ms * self.pacing.frame_ms
         while (item := await self._audio.get()) is not None:
             text, encoded = item
             segment = SpokenSegment(text, self._sent_ms, len(encoded) / self.output_format.bytes_per_ms)
             self.segments.append(segment)
             for offset in range(0, len(encoded), frame_bytes):
                 frame = encoded[offset:offset + frame_bytes]
+                last = offset + frame_bytes >= len(encoded)
                 await self._keep_pace()
-                self.timings.setdefault("first_byte_sent", time.monotonic())
-                await self.send_audio(frame, text if offset == 0 else None)
+                yield SpokenFrame(frame, text if offset == 0 else None, segment if last else None)
                 self._sent_ms += len(frame) / self.output_format.bytes_per_ms
-            if self.on_segment_sent is not None:
-                await self.on_segment_sent(segment)

@@ -25,7 +25,7 @@ def test_pre_exec_msg_streams_out_while_its_argument_is_still_being_written() ->
     parser.feed(_chunk(_call_fragment(0, "", "get_weather", "call_1")))
     spoken = []
     for i in range(0, len(arguments), 3):
-        spoken += [d.text for d in parser.feed(_chunk(_call_fragment(0, arguments[i:i + 3]))) if d.kind == "pre_exec"]
+        spoken += [d.text for d in parser.feed(_chunk(_call_fragment(0, arguments[i:i + 3]))) ]
     assert "".join(spoken) == "Let me check the weather."
     assert len(spoken) > 3, "the message should arrive in several pieces, not at the end"
     assert parser.calls[0].arguments == arguments and parser.calls[0].name == "get_weather"

@@ -14,8 +14,7 @@ from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Stores and model clients without a server around them."""
-    runtime = Runtime(settings, serving=False)
-    await runtime.start()
+    runtime = await Runtime.open(settings, serving=False)
     yield runtime
     await runtime.stop()
 
@@ -58,8 +57,7 @@ async def test_each_model_call_of_a_tool_using_turn_reports_its_usage(runtime: R
 async def test_a_model_that_sends_no_usage_is_reported_as_unreported_zeros(settings: Settings) -> None:
     with ScriptedLLM(report_usage=False) as silent:
         silent.script(Text("Hello."))
-        runtime = Runtime(settings.model_copy(update={"llm_base_url": silent.base_url}), serving=False)
-        await runtime.start()
+        runtime = await Runtime.open(settings.model_copy(update={"llm_base_url": silent.base_url}), serving=False)
         try:
             usages = _usages(await _turn(runtime, "Hi"))
         finally:

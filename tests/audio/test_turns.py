@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from audio.turns import (
+    ManualTurns,
     SilenceBegan,
     SpeechResumed,
     SpeechStarted,
@@ -17,7 +18,7 @@ from audio.vad import WINDOW_SAMPLES
 from tests.audio.speech_data import SPEECH_FILES, read_wav, silence, trim_trailing_silence
 
 
-def feed(detector: TurnDetector, samples: np.ndarray, chunk: int = 320) -> list[TurnEvent]:
+def feed(detector: TurnDetector | ManualTurns, samples: np.ndarray, chunk: int = 320) -> list[TurnEvent]:
     """Feed a signal in `chunk`-sample pieces (20 ms by default) and collect the events."""
     events: list[TurnEvent] = []
     for i in range(0, len(samples), chunk):
@@ -128,7 +129,7 @@ def test_a_click_shorter_than_min_speech_does_not_start_a_turn():
 
 
 def test_manual_commit_returns_everything_since_the_last_commit():
-    detector = TurnDetector(None)
+    detector = ManualTurns()
     speech = read_wav("speech01.wav")
     assert feed(detector, speech, 333) == []
     assert not detector.idle

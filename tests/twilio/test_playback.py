@@ -5,8 +5,10 @@ import time
 
 import numpy as np
 
-from server.twilio.playback import FRAME_MS, LEAD_MS, SpokenReply
+from server.twilio.playback import FRAME_MS, LEAD_MS, TWILIO_OUTPUT
 from server.voice.models import SpeechModels
+from server.voice.playout import EchoedMarks
+from server.voice.speaker import Speaker, heard_text
 
 
 class _ToneSynthesizer:
@@ -21,19 +23,22 @@ class _ToneSynthesizer:
 
 async def test_frames_are_paced_marked_per_chunk_and_never_burst_after_a_pause() -> None:
     sent: list[tuple[float, str, bytes | str]] = []
-
-    async def send_media(audio: bytes) -> None:
-        sent.append((time.monotonic(), "media", audio))
-
-    async def send_mark(name: str) -> None:
-        sent.append((time.monotonic(), "mark", name))
-
     models = SpeechModels(transcriber=None, synthesizer=_ToneSynthesizer(), vad_pool=None)  # type: ignore[arg-type]
-    reply = SpokenReply("resp_1", models, send_media, send_mark)
-    await reply.text("One two three. ")
+    speaker = Speaker(models, TWILIO_OUTPUT.format, TWILIO_OUTPUT.pacing)
+    playout = EchoedMarks("resp_1")
+
+    async def play() -> None:
+        async for frame in speaker.frames():
+            sent.append((time.monotonic(), "media", frame.audio))
+            if frame.chunk_end is not None:
+                sent.append((time.monotonic(), "mark", playout.chunk_sent(frame.chunk_end)))
+
+    playing = asyncio.create_task(play())
+    speaker.say("One two three. ")
     await asyncio.sleep(1.2)  # the model pauses for longer than the 600 ms already spoken
-    await reply.text("Four five. ")
-    await reply.speaker.drain()
+    speaker.say("Four five. ")
+    speaker.end_text()
+    await playing
 
     assert [kind for _, kind, _ in sent].count("mark") == 2
     assert sent[-1][1:] == ("mark", "resp_1.2")
@@ -46,8 +51,11 @@ async def test_frames_are_paced_marked_per_chunk_and_never_burst_after_a_pause()
         max_buffered = max(max_buffered, (playout_end - at) * 1000)
     assert max_buffered <= LEAD_MS + FRAME_MS + 20, f"{max_buffered:.0f} ms queued: the late chunk left in a burst"
 
-    assert reply.audible and reply.heard() == ""
-    assert not reply.mark_played("resp_other.1")
-    assert reply.mark_played("resp_1.1") and reply.heard() == "One two three."
-    assert reply.mark_played("resp_1.2") and reply.heard() == "One two three. Four five."
-    assert not reply.audible
+    def heard() -> str:
+        return heard_text(speaker.segments, playout.played_ms())
+
+    assert playout.unconfirmed and heard() == ""
+    assert not playout.confirm("resp_other.1")
+    assert playout.confirm("resp_1.1") and heard() == "One two three."
+    assert playout.confirm("resp_1.2") and heard() == "One two three. Four five."
+    assert not playout.unconfirmed
