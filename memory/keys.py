@@ -51,3 +51,8 @@ def jobs() -> str:
 def dead_jobs() -> str:
     """The stream where jobs that kept failing are parked for an operator to see and replay."""
     return f"{PREFIX}:jobs:dead"
+
+
+def responding(conversation_id: str) -> str:
+    """The id of the response a conversation is generating now (with a TTL), if any."""
+    return f"{PREFIX}:responding:{conversation_id}"
