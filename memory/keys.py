@@ -56,3 +56,8 @@ def dead_jobs() -> str:
 def responding(conversation_id: str) -> str:
     """The id of the response a conversation is generating now (with a TTL), if any."""
     return f"{PREFIX}:responding:{conversation_id}"
+
+
+def caller_token_secret() -> str:
+    """The secret Twilio caller tokens are signed with (when none is configured)."""
+    return f"{PREFIX}:secret:caller-token"

@@ -63,9 +63,10 @@ class TwilioPeer:
 
     @classmethod
     async def call(cls, url: str, parameters: dict[str, str] | None = None, *, start: bool = True,
-                   echo_marks: int | None = None, headers: dict[str, str] | None = None) -> TwilioPeer:
+                   echo_marks: int | None = None, headers: dict[str, str] | None = None, call_sid: str | None = None) -> TwilioPeer:
         """Connect like Twilio does: `connected`, then `start` carrying `parameters` as customParameters."""
         peer = cls(await connect(url, additional_headers=headers), echo_marks)
+        peer.call_sid = call_sid or peer.call_sid
         try:
             await peer.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
             if start:
