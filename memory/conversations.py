@@ -102,6 +102,11 @@ class ConversationStore:
         known = await self._redis.hexists(keys.conversations(agent.id), conversation.id)
         return conversation if known else None
 
+    async def remove(self, conversation: Conversation) -> None:
+        """Unregister the conversation (its stores are emptied by the caller of this)."""
+        await self._redis.hdel(keys.conversations(conversation.agent_id), conversation.id)
+        await self._redis.delete(keys.responding(conversation.id))
+
     async def list(self, agent: AgentRecord) -> list[CallerRecord]:
         """Every conversation of the agent, most recently opened first."""
         raws = await self._redis.hvals(keys.conversations(agent.id))

@@ -22,7 +22,7 @@ from server.app import Gateway
 from server.auth import LOCAL_OWNER
 from server.config import Settings
 from server import tools_cli
-from server.memory_cli import add_commands, archival_failure, run_jobs, run_memory
+from server.memory_cli import add_commands, archival_failure, run_callers, run_jobs, run_memory
 from server.memory_services import archival_config
 from server.runtime import Runtime
 from server.twilio import twiml
@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "memory":
         owner = _owner(args, settings)
         return asyncio.run(_with_runtime(settings, lambda runtime: run_memory(args, runtime, owner)))
+    if args.command == "callers":
+        owner = _owner(args, settings)
+        return asyncio.run(_with_runtime(settings, lambda runtime: run_callers(args, runtime, owner)))
     if args.command == "jobs":
         return asyncio.run(_with_runtime(settings, lambda runtime: run_jobs(args, runtime)))
     if args.command == "tools":
