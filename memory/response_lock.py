@@ -83,5 +83,5 @@ class ResponseLocks:
                 return lease
             running = await self._redis.get(key)
             if running is not None:
-                raise ConversationBusyError(running.decode())
+                raise ConversationBusyError(running.decode() if isinstance(running, bytes) else running)
         raise ConversationBusyError("another response")
