@@ -52,7 +52,7 @@ def test_a_block_edit_over_its_limit_is_refused_with_a_clear_message(cli_env: Pa
     assert "[human] 10/12 characters\n    Name: Ada." in out
 
 
-async def _requests_left(data_dir: Path) -> int:
+async def _requests_left() -> int:
     redis = Redis.from_url(os.environ["REDIS_URL"])
     try:
         return len(await JobQueue(redis, keys.requests()).queued())
@@ -70,7 +70,7 @@ def test_archival_commands_and_a_second_server_say_clearly_when_nobody_answers_f
         assert code == 1 and "no running server answered within 1 s" in err and "QDRANT_URL" in err
         code, out, _ = _run(capsys, "memory", "show", "support")
         assert code == 0 and "archived passages: unavailable (no running server answered" in out
-        assert asyncio.run(_requests_left(cli_env)) == 0
+        assert asyncio.run(_requests_left()) == 0
         code, _, err = _run(capsys, "serve", "--port", "0")
         assert code == 2 and "cannot open archival memory" in err and "QDRANT_URL" in err
     finally:
