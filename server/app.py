@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from contextlib import aclosing
 from collections.abc import Sequence
+from contextlib import aclosing
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +15,7 @@ from websockets.typing import Subprotocol
 from websockets.http11 import Request, Response
 
 from server.agent_names import resolve_agent
+from memory.conversations import CallerIdError
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.http import json_response, text_response
@@ -38,6 +39,7 @@ from server.runtime import Runtime
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
 from server.websocket_io import InboundLimits, close_reason, frames, sender
+from server.twilio.voice_webhook import VOICE_WEBHOOK_PATH, VoiceWebhookRequest, answer_voice_webhook
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,11 @@ class Gateway:
             return await agents_response(self.runtime, request, path)
         if path == CLIENT_SECRETS_PATH:
             return await client_secrets_response(self.runtime, request, getattr(connection, "body", b""))
+        if path == VOICE_WEBHOOK_PATH:
+            webhook = VoiceWebhookRequest.parse(
+                request.method, request.path, request.headers, getattr(connection, "body", b""), self.runtime.settings.public_url
+            )
+            return await answer_voice_webhook(self.runtime, webhook)
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
         if path == TWILIO_PATH:
@@ -136,7 +143,8 @@ class Gateway:
     async def _realtime(self, connection: ServerConnection, owner: str, grant: ClientSecretGrant | None) -> None:
         request = connection.request
         assert request is not None
-        wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
+        query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
+        wanted = query.get("model", [None])[0] or None
         if grant is None:
             agent = await resolve_agent(self.runtime.agents, owner, wanted, self.runtime.settings.default_agent)
             reason = f"unknown agent {wanted!r}"
@@ -144,13 +152,19 @@ class Gateway:
             agent, reason = await granted_agent(self.runtime.agents, grant, wanted)
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
-            frame = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
-            if frame is not None:
-                await connection.send(frame)
-            await connection.close(CloseCode.POLICY_VIOLATION, close_reason(reason))
+            await self._refuse(connection, beta, reason, "agent_not_found", "model")
             return
-        report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
-        session = RealtimeSession(self.runtime.voice(), agent, sender(connection), beta=beta, report_latency=report_latency)
+        asked_caller = query.get("caller", [None])[0]
+        if grant is not None and asked_caller is not None and asked_caller != grant.caller:
+            await self._refuse(connection, beta, "the client secret was minted for another caller", "invalid_caller", "caller")
+            return
+        try:
+            conversation = await self.runtime.memory.conversations.open(agent, grant.caller if grant is not None else asked_caller)
+        except CallerIdError as exc:
+            await self._refuse(connection, beta, str(exc), "invalid_caller", "caller")
+            return
+        report_latency = query.get("latency", ["0"])[0] in ("1", "true")
+        session = RealtimeSession(self.runtime.voice(), agent, conversation, sender(connection), beta=beta, report_latency=report_latency)
         await session.open()
         if grant is not None:
             await session.handle_frame(minted_session_frame(grant, beta))
@@ -164,6 +178,14 @@ class Gateway:
                         await session.handle_frame(incoming_frame)
         finally:
             await session.close()
+
+    @staticmethod
+    async def _refuse(connection: ServerConnection, beta: bool, reason: str, code: str, param: str) -> None:
+        """Tell the client why with an `error` event, then close the connection (1008)."""
+        frame = ServerEventEncoder(beta).encode(error_event(reason, code, param=param))
+        if frame is not None:
+            await connection.send(frame)
+        await connection.close(CloseCode.POLICY_VIOLATION, reason)
 
     async def start(self) -> Server:
         """Start listening."""

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     inbound_burst_bytes: int = Field(default=4_000_000, gt=0, description="inbound bytes a socket may send at once")
     inbound_frames_per_s: int = Field(default=200, gt=0, description="sustained inbound frames per socket")
     inbound_burst_frames: int = Field(default=1000, gt=0, description="frames a socket may send at once")
+    cli_server_timeout_s: float = Field(default=30.0, gt=0, description="how long CLI commands wait for a running server to answer")
+    caller_token_secret: str | None = Field(
+        default=None, description="signs Twilio caller tokens (default: a random secret kept in Redis, shared by all processes)"
+    )
 
     @model_validator(mode="after")
     def _check_buffer(self) -> Settings:

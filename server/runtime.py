@@ -23,9 +23,11 @@ from agent.tools.hub import ToolHub
 from agent.tools.toolset import ToolSet
 from agent.voice_agent import VoiceAgent
 from memory.agents import AgentStore
+from memory.conversations import Conversation, ConversationStore
 from memory.messages import MessageStore
 from memory.records import AgentRecord
 from memory.redis_server import EmbeddedRedis
+from memory.response_lock import ResponseLocks
 from server.auth import KeyRing
 from server.config import Settings
 from server.memory_services import MemoryServices
@@ -37,8 +39,11 @@ log = logging.getLogger(__name__)
 class VoiceAgentFactory(Protocol):
     """Makes the `VoiceAgent` of one conversation (see `Runtime.voice_agent`)."""
 
-    def __call__(self, agent: AgentRecord, instructions: str | None = None, client_tools: ToolSource | None = None) -> VoiceAgent:
-        """A `VoiceAgent` for one conversation with `agent`."""
+    def __call__(
+        self, agent: AgentRecord, conversation: Conversation,
+        instructions: str | None = None, client_tools: ToolSource | None = None,
+    ) -> VoiceAgent:
+        """A `VoiceAgent` for one session of `conversation` with `agent`."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class VoiceServices:
     agents: AgentStore
     speech: SpeechModels | None  # None: a text-only server
     voice_agent: VoiceAgentFactory
+    conversations: ConversationStore
+    responses: ResponseLocks
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class Runtime:
 
     def voice(self) -> VoiceServices:
         """The pieces a voice front end uses."""
-        return VoiceServices(self.keys, self.agents, self.speech, self.voice_agent)
+        return VoiceServices(self.keys, self.agents, self.speech, self.voice_agent, self.memory.conversations, self.memory.responses)
 
     async def stop(self) -> None:
         """Close clients and stop the embedded Redis if this process started it."""
@@ -129,19 +136,22 @@ class Runtime:
         """The shared client for the agent's endpoint (its own settings over the server's)."""
         return _model_for(self.settings, self._models, agent)
 
-    def tools_for(self, agent: AgentRecord) -> ToolSet:
-        """The tools the agent's model may call."""
-        tools = [*self.memory.builtin_tools(agent), *self.tool_hub.tools(agent)]
+    def tools_for(self, agent: AgentRecord, conversation: Conversation) -> ToolSet:
+        """The tools the agent's model may call in one conversation."""
+        tools = [*self.memory.builtin_tools(agent, conversation), *self.tool_hub.tools(agent)]
         return ToolSet(tools, timeout_s=self.settings.tool_timeout_s, sources=self.tool_hub.sources(agent))
 
-    def voice_agent(self, agent: AgentRecord, instructions: str | None = None, client_tools: ToolSource | None = None) -> VoiceAgent:
-        """A `VoiceAgent` for one session; `instructions` (from session.update) extend the persona,
-        `client_tools` (declared by a Realtime client) join the agent's own."""
-        tools = self.tools_for(agent)
+    def voice_agent(
+        self, agent: AgentRecord, conversation: Conversation,
+        instructions: str | None = None, client_tools: ToolSource | None = None,
+    ) -> VoiceAgent:
+        """A `VoiceAgent` for one session of `conversation`; `instructions` (from session.update) extend
+        the persona, `client_tools` (declared by a Realtime client) join the agent's own."""
+        tools = self.tools_for(agent, conversation)
         return VoiceAgent(
-            agent, self.model_for(agent), tools.with_source(client_tools) if client_tools else tools, self.messages,
-            system_prompt=functools.partial(self.memory.system_prompt, agent, instructions),
-            after_turn=functools.partial(self.memory.after_turn, agent),
+            agent, conversation, self.model_for(agent), tools.with_source(client_tools) if client_tools else tools, self.messages,
+            system_prompt=functools.partial(self.memory.system_prompt, agent, conversation, instructions),
+            after_turn=functools.partial(self.memory.after_turn, conversation),
         )
 
 

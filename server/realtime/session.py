@@ -8,6 +8,7 @@ item ledger (item ids, `previous_item_id`, which item holds which reply's audio)
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import logging
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from openai.types.realtime import (
 from pydantic import BaseModel
 
 from agent.voice_agent import VoiceAgent
+from memory.conversations import Conversation
 from memory.records import AgentRecord
 from server.ids import new_id
 from server.realtime import items
@@ -41,7 +43,7 @@ from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
-from server.voice.conversation import Conversation
+from server.voice.conversation import ConversationEngine
 from server.voice.events import (
     ConversationError,
     ConversationEvent,
@@ -76,6 +78,7 @@ class RealtimeSession:
 
     services: VoiceServices
     agent: AgentRecord
+    conversation: Conversation
     send_frame: SendFrame
     beta: bool = False
     report_latency: bool = False
@@ -83,7 +86,7 @@ class RealtimeSession:
     voice: VoiceConfig = field(default_factory=VoiceConfig)
     _encoder: ServerEventEncoder = field(init=False)
     _voice_agent: VoiceAgent = field(init=False)
-    _conversation: Conversation = field(init=False)
+    _engine: ConversationEngine = field(init=False)
     _chain: items.ItemChain = field(default_factory=items.ItemChain, init=False)
     _client_tools: ClientTools = field(default_factory=ClientTools, init=False)
     _replies: dict[str, WireReply] = field(default_factory=dict, init=False)
@@ -93,8 +96,11 @@ class RealtimeSession:
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.services.voice_agent(self.agent, client_tools=self._client_tools)
-        self._conversation = Conversation(self._voice_agent, self.services.speech, self.voice.options(), self._on_event)
+        self._voice_agent = self.services.voice_agent(self.agent, self.conversation, client_tools=self._client_tools)
+        self._engine = ConversationEngine(
+            self._voice_agent, self.services.speech, self.voice.options(), self._on_event,
+            claim=functools.partial(self.services.responses.acquire, self.conversation),
+        )
 
     async def send(self, event: BaseModel) -> None:
         """Encode and send one server event."""
@@ -118,7 +124,7 @@ class RealtimeSession:
 
     async def close(self) -> None:
         """The connection ended: the conversation stops listening and its reply keeps what was heard."""
-        await self._conversation.close()
+        await self._engine.close()
 
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one incoming frame; problems become `error` events, never exceptions."""
@@ -132,11 +138,11 @@ class RealtimeSession:
                 await self._append_audio(event)
             case InputAudioBufferCommitEvent():
                 try:
-                    await self._conversation.commit_audio()
+                    await self._engine.commit_audio()
                 except EmptyAudioBuffer as exc:
                     await self.error(str(exc), "input_audio_buffer_commit_empty", event.event_id)
             case InputAudioBufferClearEvent():
-                await self._conversation.clear_audio()
+                await self._engine.clear_audio()
                 await self.send(items.cleared())
             case SessionUpdateEvent():
                 await self._update_session(event)
@@ -147,7 +153,7 @@ class RealtimeSession:
             case ResponseCreateEvent():
                 await self._start_response(event.event_id)
             case ResponseCancelEvent():
-                if not await self._conversation.interrupt("client_cancelled"):
+                if not await self._engine.interrupt("client_cancelled"):
                     await self.error("there is no active response to cancel", "response_cancel_not_active", event.event_id)
             case _:
                 kind = getattr(event, "type", "?")
@@ -159,15 +165,15 @@ class RealtimeSession:
         update: Any = event.session
         try:
             voice = self.voice.updated(update)
-            self._conversation.configure(voice.options())
+            self._engine.configure(voice.options())
         except (ValueError, FormatLocked) as exc:
             await self.error(str(exc), "invalid_value", event.event_id, "session.audio")
             return
         self.voice = voice
         if getattr(update, "instructions", None) is not None:
             self.instructions = update.instructions
-            self._voice_agent = self.services.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
-            self._conversation.agent = self._voice_agent
+            self._voice_agent = self.services.voice_agent(self.agent, self.conversation, self.instructions, client_tools=self._client_tools)
+            self._engine.agent = self._voice_agent
         if getattr(update, "tools", None) is not None:
             for problem in self._client_tools.declare(update.tools):
                 await self.error(f"session.tools: {problem}; ignored", "invalid_value", event.event_id, "session.tools")
@@ -185,7 +191,7 @@ class RealtimeSession:
         if not text:
             await self.error("a user message needs an input_text part with text", "invalid_value", event.event_id, "item.content")
             return
-        message = await self._conversation.add_user_text(text)
+        message = await self._engine.add_user_text(text)
         await self._announce_item(items.user_text_item(item.id or message.id, text))
 
     async def _function_call_output(self, event: ConversationItemCreateEvent, item: RealtimeConversationItemFunctionCallOutput) -> None:
@@ -206,7 +212,7 @@ class RealtimeSession:
             await self.error(f"no audio item {event.item_id!r} to truncate", "item_not_found", event.event_id, "item_id")
             return
         try:
-            await self._conversation.truncate(reply_id, event.audio_end_ms)
+            await self._engine.truncate(reply_id, event.audio_end_ms)
         except ValueError as exc:
             await self.error(str(exc), "invalid_value", event.event_id, "audio_end_ms")
             return
@@ -221,7 +227,7 @@ class RealtimeSession:
             await self.error("input_audio_buffer.append: audio is not valid base64", "invalid_value", event.event_id, "audio")
             return
         try:
-            ahead = await self._conversation.append_audio(data)
+            ahead = await self._engine.append_audio(data)
         except SpeechUnavailable as exc:
             await self.error(str(exc), "audio_unavailable", event.event_id)
             return
@@ -241,19 +247,19 @@ class RealtimeSession:
     # -- responses ---------------------------------------------------------------------------
 
     async def _plain_text_turn_of(self, text: str) -> None:
-        if self._conversation.generating:
+        if self._engine.generating:
             await self.send_frame("[busy: still answering; wait for the newline]\n")
             return
-        await self._conversation.add_user_text(text)
+        await self._engine.add_user_text(text)
         self._plain_text_turn = True
         try:
-            await self._conversation.respond(spoken=False)
+            await self._engine.respond(spoken=False)
         finally:
             self._plain_text_turn = False
 
     async def _start_response(self, event_id: str | None) -> None:
         try:
-            await self._conversation.respond()
+            await self._engine.respond()
         except ReplyInProgress as exc:
             await self.error(f"conversation already has an active response in progress: {exc}",
                              "conversation_already_has_active_response", event_id)

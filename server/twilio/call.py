@@ -11,6 +11,7 @@ socket is not here: frames come in through `handle_frame` and leave through `sen
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from websockets.frames import CloseCode
 from audio.turns import TurnSettings
 from server.runtime import VoiceServices
 from server.twilio.playback import TWILIO_FORMAT, TWILIO_OUTPUT
+from server.twilio.caller_token import CallerTokens
 from server.twilio.protocol import MULAW_ENCODING, MULAW_RATE, Dtmf, Mark, Media, MediaStream, Start, StartInfo, Unknown
-from server.voice.conversation import Conversation
+from server.voice.conversation import ConversationEngine
 from server.voice.events import (
     ConversationError,
     ConversationEvent,
@@ -53,9 +55,10 @@ class TwilioCall:
     """Maps one call: Twilio messages in (`handle_frame`), Twilio messages out (`send_frame`)."""
 
     services: VoiceServices
+    caller_tokens: CallerTokens
     send_frame: SendFrame
     stream: MediaStream = field(default_factory=MediaStream, init=False)
-    _conversation: Conversation | None = field(default=None, init=False)
+    _engine: ConversationEngine | None = field(default=None, init=False)
 
     @property
     def ended(self) -> bool:
@@ -63,24 +66,24 @@ class TwilioCall:
         return self.stream.stopped
 
     @property
-    def conversation(self) -> Conversation:
-        """The accepted call's conversation (the stream guarantees `start` came first)."""
-        if self._conversation is None:
+    def engine(self) -> ConversationEngine:
+        """The accepted call's conversation engine (the stream guarantees `start` came first)."""
+        if self._engine is None:
             raise RuntimeError("the call has not started")
-        return self._conversation
+        return self._engine
 
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one frame from Twilio; raises ProtocolViolation or CallRefused when the stream must close."""
         message = self.stream.receive(frame)
         match message:
             case Media() if message.media.track == "inbound":
-                await self.conversation.append_audio(message.media.payload)
+                await self.engine.append_audio(message.media.payload)
             case Start():
                 await self._start(message.start)
             case Dtmf():
                 await self._key_pressed(message.dtmf.digit)
             case Mark():
-                self.conversation.confirm_played(message.mark.name)
+                self.engine.confirm_played(message.mark.name)
             case Unknown():
                 log.debug("ignoring Twilio event %r", message.event)
 
@@ -98,14 +101,19 @@ class TwilioCall:
             raise CallRefused(f"unknown agent {params.get('agent')!r}")
         if self.services.speech is None:
             raise CallRefused("this server runs without speech models (CONFAB_SPEECH=false): use text", CloseCode.INTERNAL_ERROR)
-        self._conversation = Conversation(self.services.voice_agent(record), self.services.speech, _OPTIONS, self._on_event)
+        caller = self.caller_tokens.vouched_caller(params.get("caller_token"), owner, record.id, info.call_sid)
+        conversation = await self.services.conversations.open(record, caller)
+        self._engine = ConversationEngine(
+            self.services.voice_agent(record, conversation), self.services.speech, _OPTIONS, self._on_event,
+            claim=functools.partial(self.services.responses.acquire, conversation),
+        )
         log.info("call %s (stream %s) connected to agent %s of %s", info.call_sid, info.stream_sid, record.name, owner)
 
     async def _key_pressed(self, digit: str) -> None:
         """A key interrupts the agent like speech; the note is stored at once, the answer waits for a pause."""
-        await self.conversation.interrupt("turn_detected")
-        await self.conversation.add_user_text(KEYPAD_NOTE.format(digit=digit), hidden=True)
-        self.conversation.respond_after(0.0 if digit == ANSWER_NOW_KEY else KEYPAD_PAUSE_S)
+        await self.engine.interrupt("turn_detected")
+        await self.engine.add_user_text(KEYPAD_NOTE.format(digit=digit), hidden=True)
+        self.engine.respond_after(0.0 if digit == ANSWER_NOW_KEY else KEYPAD_PAUSE_S)
 
     async def _on_event(self, event: ConversationEvent) -> None:
         match event:
@@ -123,7 +131,7 @@ class TwilioCall:
 
     async def close(self) -> None:
         """The call ended (stop, hang-up or refusal): stop listening; a reply keeps only what was played."""
-        if self._conversation is None:
+        if self._engine is None:
             return
-        await self._conversation.close()
+        await self._engine.close()
         log.info("call %s ended", self._call_sid())

@@ -18,6 +18,7 @@ from websockets.frames import CloseCode
 from server.admission import Admission, Refused
 from server.runtime import Runtime
 from server.twilio.call import CallRefused, TwilioCall
+from server.twilio.caller_token import caller_tokens
 from server.twilio.protocol import MediaStream, ProtocolViolation, Start
 from server.twilio.signature import request_is_from_twilio
 from server.websocket_io import InboundLimits, close_reason, frames, peer_address, sender
@@ -71,7 +72,8 @@ async def serve_call(runtime: Runtime, connection: ServerConnection, admission: 
 
 
 async def _run_call(runtime: Runtime, connection: ServerConnection, start: str | bytes, incoming: AsyncIterator[str | bytes]) -> None:
-    call = TwilioCall(runtime.voice(), sender(connection))
+    tokens = await caller_tokens(runtime.redis, runtime.settings.caller_token_secret)
+    call = TwilioCall(runtime.voice(), tokens, sender(connection))
     try:
         await call.handle_frame(start)
         async for frame in incoming:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,6 +28,7 @@ from typing import Protocol
 from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolStarted, TurnDone, TurnFailed
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
+from memory.response_lock import ConversationBusyError
 from server.ids import new_id
 from server.metrics import RESPONSES, observe_turn
 from server.voice import listener as heard
@@ -113,6 +114,7 @@ class ReplyHandle:
     muted: bool = False
     interrupted: bool = False
     finished: bool = False  # its ReplyDone went out
+    lease: ReplyLease | None = None
     first_token_at: float | None = None
     first_byte_at: float | None = None
 
@@ -143,6 +145,18 @@ class ReplyHandle:
         return self.heard()
 
 
+class ReplyLease(Protocol):
+    """A reply's hold on its stored conversation (`memory.response_lock.ResponseLease`)."""
+
+    async def release(self) -> None:
+        """Let the conversation's next reply start."""
+
+
+ClaimReply = Callable[[str], Awaitable[ReplyLease]]
+"""Claims the stored conversation for one reply id; raises `ConversationBusyError` while another
+reply of it runs (another connection of the same caller)."""
+
+
 class ConversationAgent(Protocol):
     """What the engine needs of the agent (`agent.voice_agent.VoiceAgent`)."""
 
@@ -160,10 +174,11 @@ class ConversationAgent(Protocol):
 
 
 @dataclass
-class Conversation:
+class ConversationEngine:
     """One live conversation between a caller and `agent`; events go to `emit`, in order.
 
-    `scorer` replaces the Silero VAD (tests script speech with it).
+    `scorer` replaces the Silero VAD (tests script speech with it); `claim` keeps replies of one
+    stored conversation from running at once across connections.
     """
 
     agent: ConversationAgent
@@ -171,6 +186,7 @@ class Conversation:
     options: ConversationOptions
     emit: Emit
     scorer: WindowScorer | None = None
+    claim: ClaimReply | None = None
     _tasks: TaskSet = field(default_factory=lambda: TaskSet("conversation"), init=False)
     _listener: Listener | None = field(default=None, init=False)
     _intake: asyncio.Task[None] | None = field(default=None, init=False)
@@ -342,7 +358,7 @@ class Conversation:
                     return
                 await self.agent.add_user_message(event.text)
                 if event.respond and self.options.auto_respond and self._can(ReplyInput.START):
-                    await self._start(self.options.output is not None, event)
+                    await self._start_unasked(event)
 
     async def _settled(self) -> None:
         """Wait until every utterance committed so far is transcribed and stored."""
@@ -358,12 +374,29 @@ class Conversation:
     async def _respond_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         if not self._caller_speaking and self._can(ReplyInput.START):  # else the utterance's own reply follows
-            await self._start(self.options.output is not None, None)
+            await self._start_unasked(None)
 
     # -- the reply --
 
+    async def _start_unasked(self, cause: heard.Transcribed | None) -> None:
+        """A reply nobody asked for by command (end of an utterance, a timer): a busy conversation is an error event."""
+        try:
+            await self._start(self.options.output is not None, cause)
+        except ReplyInProgress as exc:
+            await self.emit(ConversationError(f"conversation already has an active response in progress: {exc}",
+                                              "conversation_already_has_active_response"))
+
+    async def _claim(self, reply_id: str) -> ReplyLease | None:
+        if self.claim is None:
+            return None
+        try:
+            return await self.claim(reply_id)
+        except ConversationBusyError as exc:
+            raise ReplyInProgress(exc.running) from None
+
     async def _start(self, spoken: bool, cause: heard.Transcribed | None) -> str:
         reply_id = new_id("resp")
+        lease = await self._claim(reply_id)
         speaker: Speaker | None = None
         playout: Playout | None = None
         output = self.options.output
@@ -372,12 +405,14 @@ class Conversation:
                 raise SpeechUnavailable("this conversation has no audio output")
             speaker = Speaker(self._speech(), output.format, output.pacing)
             playout = EchoedMarks(reply_id) if output.marks else PacingEstimate(speaker)
-        reply = ReplyHandle(reply_id, speaker, playout, cause)
+        reply = ReplyHandle(reply_id, speaker, playout, cause, lease=lease)
         self._advance(ReplyInput.START)
         self._reply = reply
         await self.emit(ReplyStarted(reply_id, spoken))
         if self._reply is reply and self._state is ReplyState.GENERATING:
             reply.task = self._tasks.spawn(self._run(reply), f"reply {reply_id}")
+        elif lease is not None:
+            await lease.release()
         return reply_id
 
     async def _run(self, reply: ReplyHandle) -> None:
@@ -388,6 +423,9 @@ class Conversation:
             log.exception("reply %s crashed", reply.reply_id)
             status, failure = "failed", ReplyFailure("server_error", "server_error")
             await self.emit(ConversationError("the response failed because of a server error", "server_error"))
+        finally:
+            if reply.lease is not None:
+                await reply.lease.release()
         if reply.interrupted:  # the cancellation was swallowed on the way (third-party code): it still ended cancelled
             return
         reply.finished = True

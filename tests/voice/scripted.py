@@ -17,7 +17,7 @@ from agent.events import AgentEvent, TextDelta, TurnDone
 from audio.codecs import AudioFormat
 from audio.turns import TurnSettings
 from memory.records import MessageRecord
-from server.voice.conversation import Conversation
+from server.voice.conversation import ConversationEngine
 from server.voice.events import ConversationEvent, ConversationOptions, VoiceOutput
 from server.voice.models import SpeechModels
 from server.voice.speaker import Pacing
@@ -85,7 +85,7 @@ class ScriptedAgent:
 
     async def add_user_message(self, text: str, hidden: bool = False) -> MessageRecord:
         """Store what the caller said."""
-        message = MessageRecord(agent_id="a", role="user", content=text, hidden=hidden)
+        message = MessageRecord(conversation_id="a", role="user", content=text, hidden=hidden)
         self.history.append(message)
         return message
 
@@ -114,9 +114,9 @@ class ScriptedAgent:
                 else:
                     yield step
         except (asyncio.CancelledError, GeneratorExit):
-            self.history.append(MessageRecord(agent_id="a", role="assistant", content=text, interrupted=True, response_id=response_id))
+            self.history.append(MessageRecord(conversation_id="a", role="assistant", content=text, interrupted=True, response_id=response_id))
             raise
-        self.history.append(MessageRecord(agent_id="a", role="assistant", content=text, response_id=response_id))
+        self.history.append(MessageRecord(conversation_id="a", role="assistant", content=text, response_id=response_id))
         yield TurnDone("completed")
 
 
@@ -149,10 +149,10 @@ class Recorder:
 
 
 def conversation(agent: ScriptedAgent, heard: list[str] | None = None, *, push_to_talk: bool = False,
-                 marks: bool = False) -> tuple[Conversation, Recorder]:
+                 marks: bool = False) -> tuple[ConversationEngine, Recorder]:
     """A conversation in 16 kHz PCM with scripted models, and the recorder of its events."""
     models = SpeechModels(ScriptedTranscriber(list(heard or [])), ToneSynthesizer(), ThreadPoolExecutor(1))  # type: ignore[arg-type]
     output = VoiceOutput(PCM16K, Pacing(lead_ms=100, frame_ms=20, whole_frames=marks), marks=marks)
     options = ConversationOptions(PCM16K, None if push_to_talk else FAST_TURNS, output)
     recorder = Recorder()
-    return Conversation(agent, models, options, recorder, scorer=LoudnessVad()), recorder
+    return ConversationEngine(agent, models, options, recorder, scorer=LoudnessVad()), recorder
