@@ -13,6 +13,7 @@ from server.app import Gateway
 from tests import sample_tools
 from tests.audio.speech_data import SCRIPT, read_wav, silence, word_error_rate
 from tests.browser.browser import ARTIFACTS, BrowserPage, Page, expect, open_browser, write_microphone
+from tests.conftest import conversation_history
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
 
 ANSWER = "The museum is open from ten until four on Sundays."
