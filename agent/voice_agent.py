@@ -127,8 +127,9 @@ class VoiceAgent:
                 raise
             calls = [c for c in parser.calls if c.name]
             if not calls:
-                await self._save_assistant(parser.content)
-                yield await self._done("completed")
+                cut_off = parser.finish_reason == "length"  # the model hit its output limit mid-answer
+                await self._save_assistant(parser.content, interrupted=cut_off)
+                yield await self._done("length" if cut_off else "completed")
                 return
             records = [ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments or "{}") for c in calls]
             said = " ".join(c.spoken for c in calls if c.spoken)

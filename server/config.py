@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 30.0
     llm_max_retries: int = 3
     llm_retry_budget_s: float = 8.0
+    sleeptime_model: str | None = Field(default=None, description="model for background memory work (default: the voice model)")
+    sleeptime_base_url: str | None = Field(default=None, description="its endpoint (default: the voice model's)")
+    sleeptime_api_key: str | None = Field(default=None, description="its key (default: the voice key, unless the base URL differs)")
 
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "qdrant_url"))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from redis.asyncio import Redis
 
@@ -59,6 +60,8 @@ class MemoryServices:
     agents: AgentStore
     messages: MessageStore
     model_for: Callable[[AgentRecord], ChatModel]
+    """The model for background memory work (the sleeptime agent)."""
+    clock: Callable[[], datetime] = field(default=utc_now)
     blocks: BlockStore = field(init=False)
     jobs: JobQueue = field(init=False)
     trimmer: BufferTrimmer = field(init=False)
@@ -92,7 +95,7 @@ class MemoryServices:
         """Start this process's sleeptime worker (archival memory must be open)."""
         if self.archive is None:
             raise RuntimeError("open archival memory before starting the sleeptime worker")
-        sleeptime = SleeptimeAgent(self.agents, self.messages, self.blocks, self.archive, self.model_for)
+        sleeptime = SleeptimeAgent(self.agents, self.messages, self.blocks, self.archive, self.model_for, clock=self.clock)
         self.worker = JobWorker(self.jobs, {SLEEPTIME_JOB: sleeptime.handle}, worker_settings(self.settings))
         self.worker.start()
 
@@ -110,7 +113,7 @@ class MemoryServices:
             self.messages.count(agent.id),
             self._archived(agent.id),
         )
-        return compile_system_prompt(blocks, archived, past, agent.timezone, utc_now(), instructions)
+        return compile_system_prompt(blocks, archived, past, agent.timezone, self.clock(), instructions)
 
     async def _archived(self, agent_id: str) -> int:
         return await self.archive.count(agent_id) if self.archive is not None else 0

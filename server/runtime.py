@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class Runtime:
         self.messages = MessageStore(self.redis)
         self.keys = KeyRing.parse(self.settings.api_keys)
         self.tool_hub = ToolHub(self.settings.tool_timeout_s, self.settings.mcp_connect_timeout_s)
-        self.memory = MemoryServices(self.settings, self.redis, self.agents, self.messages, self.model_for)
+        self.memory = MemoryServices(self.settings, self.redis, self.agents, self.messages, self.sleeptime_model_for)
         if self.serving:
             await self.memory.open_archive()
             self.memory.start_worker()
@@ -114,6 +115,26 @@ class Runtime:
             max_retries=base.max_retries,
             retry_budget_s=base.retry_budget_s,
         )
+        return self._model(endpoint)
+
+    def sleeptime_model_for(self, agent: AgentRecord) -> ChatModel:
+        """The client for the agent's background memory work: `CONFAB_SLEEPTIME_*`, else its voice model.
+
+        The voice key only goes along when the endpoint is the voice one: a key is never sent
+        to a different base URL.
+        """
+        s = self.settings
+        voice = self.model_for(agent).endpoint
+        elsewhere = s.sleeptime_base_url is not None and s.sleeptime_base_url != voice.base_url
+        return self._model(dataclasses.replace(
+            voice,
+            base_url=s.sleeptime_base_url or voice.base_url,
+            api_key=s.sleeptime_api_key or (None if elsewhere else voice.api_key),
+            model=s.sleeptime_model or voice.model,
+        ))
+
+    def _model(self, endpoint: ModelEndpoint) -> ChatModel:
+        """The shared client for one endpoint."""
         if endpoint not in self._models:
             self._models[endpoint] = ChatModel(endpoint)
         return self._models[endpoint]

@@ -73,6 +73,8 @@ class ToolCalls:
     content: str = ""
     chunk_chars: int = 3
     delay: float = 0.0
+    with_ids: bool = True
+    """False: stream the calls without any `id`, as some local model servers do."""
 
 
 @dataclass(frozen=True)
@@ -438,7 +440,9 @@ class ScriptedLLM:
         out += [(reply.delay, {"content": p}) for p in _pieces(content, reply.chunk_chars)]
         if isinstance(reply, ToolCalls):
             for index, call in enumerate(reply.calls):
-                header = {"index": index, "id": call.id or f"{call_prefix}_{index}", "type": "function", "function": {"name": call.name, "arguments": ""}}
+                header = {"index": index, "type": "function", "function": {"name": call.name, "arguments": ""}}
+                if reply.with_ids:
+                    header["id"] = call.id or f"{call_prefix}_{index}"
                 out.append((reply.delay, {"tool_calls": [header]}))
                 out += [
                     (reply.delay, {"tool_calls": [{"index": index, "function": {"arguments": frag}}]})

@@ -39,7 +39,8 @@ def older_and_newer(body: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _unnumbered(block: str) -> list[str]:
-    return [re.sub(r"^\d+\. ", "", line) for line in block.strip().splitlines() if line]
+    """Lines without their number and time (`3. [Fri 2026-12-04 14:05] user: hi` -> `user: hi`)."""
+    return [re.sub(r"^\d+\. \[[^\]]*\] ", "", line) for line in block.strip().splitlines() if line]
 
 
 @dataclass
