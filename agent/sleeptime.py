@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent.llm import ChatModel
 from agent.prompts import SLEEPTIME_SYSTEM_PROMPT, sleeptime_request
 from agent.streaming import PendingToolCall, StreamParser
+from agent.tools.search_memory import MEMORY_TOOLS
 from memory.agents import AgentStore
 from memory.archival import Passage
 from memory.archive import ArchivalMemory
@@ -104,9 +105,6 @@ TOOL_SPECS = [
     _function("finish_rethinking_memory", "Call when memory is up to date; ends this run.", {}),
 ]
 
-
-MEMORY_TOOLS = frozenset({"search_memory"})
-"""Tools whose results are memory already: their lines stay out of the transcript (no re-archiving)."""
 
 _TOOL_LINE_CHARS = 400
 _KEEP_SHARE = 0.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,9 @@ class LLMConfig(BaseModel):
     max_steps: int = Field(default=50, ge=1)
 
 
+MemoryToolName = Literal["memory_insert", "memory_replace", "archival_memory_insert", "archival_memory_search", "conversation_search"]
+
+
 class AgentRecord(BaseModel):
     """An agent: who it is, which model it uses and which tools it may call."""
 
@@ -44,6 +47,9 @@ class AgentRecord(BaseModel):
     mcp_servers: list[MCPServerRecord] = Field(default_factory=list, description="MCP servers whose tools it may call")
     webhooks: list[WebhookToolRecord] = Field(default_factory=list, description="HTTP endpoints it may call as tools")
     timezone: str = "UTC"
+    memory_tools: list[MemoryToolName] = Field(
+        default_factory=lambda: list(get_args(MemoryToolName)), description="memory tools its model may call (default: all)"
+    )
     created_at: datetime = Field(default_factory=utc_now)
 
 
@@ -67,6 +73,7 @@ class MessageRecord(BaseModel):
     content: str | None = None
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     tool_call_id: str | None = None
+    tool_name: str | None = Field(default=None, description="for a tool result: the tool that produced it")
     hidden: bool = Field(default=False, description="system-authored, not said by the caller")
     interrupted: bool = Field(default=False, description="cut short by barge-in or cancel")
     response_id: str | None = Field(default=None, description="the Realtime response that produced it")

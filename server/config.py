@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     embedding_dim: int = 384
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None
+    archival_min_score: float = Field(default=0.25, ge=-1.0, le=1.0, description="archival hits below this similarity are dropped")
     max_message_buffer_length: int = 30
     min_message_buffer_length: int = 15
     block_char_limit: int = Field(default=5000, gt=0)

@@ -14,6 +14,7 @@ from agent.llm import ChatModel
 from agent.prompts import compile_system_prompt
 from agent.sleeptime import SleeptimeAgent
 from agent.tools.base import Tool
+from agent.tools.memory_tools import MemoryTools
 from agent.tools.search_memory import search_memory_tool
 from memory.agents import AgentStore
 from memory.archive import ArchivalConfig, ArchivalMemory
@@ -129,10 +130,12 @@ class MemoryServices:
             log.info("agent %s: evicted %d messages, sleeptime job queued", agent.id, len(eviction.evicted_ids))
 
     def builtin_tools(self, agent: AgentRecord) -> list[Tool]:
-        """The tools every agent has: `search_memory` (when archival memory is open)."""
+        """`search_memory` (when archival memory is open), then the memory tools the agent's operator turned on."""
+        min_score = self.settings.archival_min_score
+        memory_tools = MemoryTools(agent, self.blocks, self.messages, self.archive, min_score).enabled()
         if self.archive is None:
-            return []
-        return [search_memory_tool(agent, self.messages, self.archive)]
+            return memory_tools
+        return [search_memory_tool(agent, self.messages, self.archive, self.clock, min_score), *memory_tools]
 
     async def readiness(self) -> dict[str, object]:
         """Archival store and worker state for `/readyz`; `reachable` is False when the store does not answer."""
