@@ -31,7 +31,7 @@ from agent.tools.search_memory import MEMORY_TOOLS
 from memory.agents import AgentStore
 from memory.archival import Passage
 from memory.archive import ArchivalMemory
-from memory.blocks import HUMAN, PERSONA, BlockLimitError, BlockStore
+from memory.blocks import HUMAN, PERSONA, SLEEPTIME, BlockLimitError, BlockStore
 from memory.buffer import Eviction
 from memory.jobs import Job
 from memory.messages import MessageStore
@@ -279,9 +279,12 @@ class _Run:
         """Rewrite the `human` block, unless that would empty it or drop most of it."""
         if not self.stored:
             raise ToolMistake("call store_memories first")
-        current = await self.blocks.get(self.agent, HUMAN)
-        check_rewrite(HUMAN, current.value if current else "", args.new_memory)
-        block = await self.blocks.set(self.agent, HUMAN, args.new_memory)
+
+        def rewrite(current: str) -> str:
+            check_rewrite(HUMAN, current, args.new_memory)
+            return args.new_memory
+
+        block = await self.blocks.edit(self.agent, HUMAN, rewrite, author=SLEEPTIME)
         self.rewritten = True
         return f"the <{HUMAN}> block now has {len(block.value)}/{block.limit} characters"
 

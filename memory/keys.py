@@ -33,6 +33,11 @@ def blocks(agent_id: str) -> str:
     return f"{PREFIX}:blocks:{agent_id}"
 
 
+def block_history(blocks_key: str, label: str) -> str:
+    """List of the rewrites (JSON, oldest first) of block `label` in the blocks hash `blocks_key`."""
+    return f"{blocks_key}:history:{label}"
+
+
 def jobs() -> str:
     """The stream of background jobs (sleeptime runs), read by a consumer group."""
     return f"{PREFIX}:jobs"

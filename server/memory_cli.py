@@ -41,6 +41,13 @@ def add_commands(
     edit.add_argument("label")
     edit.add_argument("text")
     edit.add_argument("--limit", type=int, help="the block's character limit (default: keep it)")
+    history = sub.add_parser("history", parents=[owner], help="every rewrite of a memory block: who, when, before and after")
+    history.add_argument("agent", help="agent name or id")
+    history.add_argument("label")
+    revert = sub.add_parser("revert", parents=[owner], help="give a memory block back the text of an earlier version")
+    revert.add_argument("agent", help="agent name or id")
+    revert.add_argument("label")
+    revert.add_argument("version", type=int, help="the version number from `memory history` (0: before the first rewrite)")
 
     jobs = commands.add_parser("jobs", help="the background job queue")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -83,6 +90,15 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
             return _fail(str(exc))
         print(f"{block.label}: {len(block.value)}/{block.limit} characters")
         return 0
+    if args.memory_command == "history":
+        return await _history(runtime, agent, args.label)
+    if args.memory_command == "revert":
+        try:
+            block = await runtime.memory.blocks.revert(agent, args.label, args.version)
+        except (LookupError, ValueError) as exc:
+            return _fail(str(exc))
+        print(f"{block.label}: back to version {args.version}, {len(block.value)}/{block.limit} characters")
+        return 0
     archive = await _archive(runtime)
     if isinstance(archive, str):
         return _fail(archive)
@@ -92,6 +108,19 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
         return 0
     for hit in await archive.search(agent.id, args.query, limit=args.limit):
         print(f"{hit.score:.3f}\t{hit.passage.created_at.isoformat(timespec='seconds')}\t{hit.passage.text}")
+    return 0
+
+
+async def _history(runtime: Runtime, agent: AgentRecord, label: str) -> int:
+    versions = await runtime.memory.blocks.history(agent, label)
+    if not versions:
+        print(f"[{label}] has never been rewritten")
+        return 0
+    print(f"[{label}] version 0: {versions[0].before!r}")
+    for number, version in enumerate(versions, 1):
+        print(f"version {number}\t{version.at.isoformat(timespec='seconds')}\t{version.author}")
+        print(f"  before: {version.before!r}")
+        print(f"  after:  {version.after!r}")
     return 0
 
 

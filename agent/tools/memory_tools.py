@@ -18,7 +18,7 @@ from agent.tools.python_tools import tool_from_function
 from agent.tools.search_memory import ARCHIVAL_LIMIT, MIN_SCORE, latest_question, recallable, timestamp
 from memory.archival import Passage
 from memory.archive import ArchivalMemory
-from memory.blocks import HUMAN, BlockStore
+from memory.blocks import AGENT, HUMAN, BlockStore
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MemoryToolName, MessageRecord
 
@@ -84,15 +84,13 @@ class MemoryTools:
         """The agent's time zone."""
         return ZoneInfo(self.agent.timezone)
 
-    async def _editable(self, label: str) -> str:
-        """The current text of a block the agent may edit: one of the caller's own."""
+    def _check_editable(self, label: str) -> None:
+        """Only the caller's own blocks may be edited by the agent: a shared one would change every caller's agent."""
         if label != HUMAN:
             raise MemoryToolError(f"only the caller's own blocks can be edited here ({HUMAN!r}), not {label!r}")
-        block = await self.blocks.get(self.agent, label)
-        return block.value if block is not None else ""
 
     def memory_insert(self) -> Tool:
-        """`memory_insert(label, text)`."""
+        """`memory_insert(text, label)`."""
 
         async def memory_insert(text: str, label: str = HUMAN) -> str:
             """Save a fact about the caller in your memory block now, e.g. when they ask you to remember something.
@@ -101,8 +99,8 @@ class MemoryTools:
                 text: The fact, as a short line with specific dates (e.g. "Gate code: 4412").
                 label: The memory block to add it to.
             """
-            current = await self._editable(label)
-            block = await self.blocks.set(self.agent, label, f"{current.rstrip()}\n{text.strip()}".strip())
+            self._check_editable(label)
+            block = await self.blocks.edit(self.agent, label, lambda current: f"{current.rstrip()}\n{text.strip()}".strip(), author=AGENT)
             return f"saved; the <{label}> block has {len(block.value)}/{block.limit} characters"
 
         return tool_from_function(memory_insert)
@@ -118,13 +116,15 @@ class MemoryTools:
                 new_text: What replaces it.
                 label: The memory block to edit.
             """
-            current = await self._editable(label)
-            found = current.count(old_text) if old_text else 0
-            if found != 1:
-                raise MemoryToolError(
-                    f"old_text appears {found} times in <{label}>; quote exactly one passage of the block"
-                )
-            block = await self.blocks.set(self.agent, label, current.replace(old_text, new_text))
+            self._check_editable(label)
+
+            def replace(current: str) -> str:
+                found = current.count(old_text) if old_text else 0
+                if found != 1:
+                    raise MemoryToolError(f"old_text appears {found} times in <{label}>; quote exactly one passage of the block")
+                return current.replace(old_text, new_text)
+
+            block = await self.blocks.edit(self.agent, label, replace, author=AGENT)
             return f"replaced; the <{label}> block has {len(block.value)}/{block.limit} characters"
 
         return tool_from_function(memory_replace)
