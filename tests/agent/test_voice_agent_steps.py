@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
 from agent.prompts import METADATA_TAG
 from memory.agents import AgentStore
 from memory.messages import MessageStore
@@ -20,25 +18,17 @@ from server.app import Gateway
 from server.config import Settings
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
+from tests.memory.memory_helpers import open_redis
 from tests.realtime_client import RealtimeTestClient
 
 
-@asynccontextmanager
-async def _redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url or "")
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def _agent(settings: Settings, **fields: object) -> AgentRecord:
-    async with _redis(settings) as redis:
+    async with open_redis(settings) as redis:
         return await AgentStore(redis).create(AgentRecord(owner="local", **fields))  # type: ignore[arg-type]
 
 
 async def _history(settings: Settings, agent: AgentRecord) -> list[MessageRecord]:
-    async with _redis(settings) as redis:
+    async with open_redis(settings) as redis:
         return await MessageStore(redis).history(agent.id)
 
 

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from redis.asyncio import Redis
 
 from agent.tools.search_memory import search_memory_tool
-from memory.archival import EDGE_DIRECTORY, EdgeArchivalStore, Passage
+from memory.archival import Passage
 from memory.archive import ArchivalMemory
-from memory.embedders import SentenceTransformerEmbedder
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord
+from tests.memory.test_search_memory import archive, messages  # noqa: F401  (real stores, emptied per test)
 
 AGENT = AgentRecord(owner="acme", name="support")
-
-
-@pytest.fixture
-async def messages(redis_url: str) -> AsyncIterator[MessageStore]:
-    client = Redis.from_url(redis_url)
-    yield MessageStore(client)
-    await client.aclose()
-
-
-@pytest.fixture
-async def archive(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> AsyncIterator[ArchivalMemory]:
-    memory = ArchivalMemory(await EdgeArchivalStore.open(tmp_path / EDGE_DIRECTORY, dim=384), embedder)
-    yield memory
-    await memory.store.close()
 
 
 async def _say(messages: MessageStore, *texts: str) -> None:

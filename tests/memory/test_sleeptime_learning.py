@@ -26,7 +26,7 @@ from server.config import Settings
 from server.runtime import Runtime
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import Call, Reply, ScriptedLLM, Text, ToolCalls
-from tests.memory.memory_helpers import is_sleeptime, memory_settings, older_and_newer, transcript_of, wait_until
+from tests.memory.memory_helpers import is_sleeptime, memory_settings, older_and_newer, open_redis, transcript_of, wait_until
 from tests.realtime_client import RealtimeTestClient
 
 TURNS = ["Hi, I'm Ada and I moved to Porto last month.", "My dog is called Biscuit.", "Small talk.", "More small talk.", "Still chatting."]
@@ -74,15 +74,6 @@ def _runs(model: Model) -> list[dict[str, Any]]:
     return [r for r in model.requests if len(r["messages"]) == 2]
 
 
-@asynccontextmanager
-async def _redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url or "")
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def _agent(redis: Redis, name: str = "default") -> AgentRecord:
     agent = await AgentStore(redis).get("local", name)
     assert agent is not None
@@ -120,7 +111,7 @@ async def test_the_sleeptime_request_carries_todays_date_and_when_each_line_was_
 
 
 async def test_a_fact_a_tool_returned_reaches_the_transcript_and_the_archive(settings: Settings, llm: ScriptedLLM) -> None:
-    async with _redis(settings) as redis:
+    async with open_redis(settings) as redis:
         await AgentStore(redis).create(AgentRecord(owner="local", name="shop", tools=["tests.sample_tools:lookup_order"]))
     lookup = ToolCalls([Call("lookup_order", {"pre_exec_msg": "Let me look.", "email": "ada@example.com"})])
     model = Model(store_all, rethink("Name: Ada."), voice=(lookup, Text("It has shipped.")))
@@ -174,7 +165,7 @@ async def test_a_run_that_finishes_before_rewriting_memory_is_dead_lettered_afte
 async def test_a_rewrite_that_empties_or_guts_the_human_block_is_refused_with_the_reason(
     settings: Settings, llm: ScriptedLLM, rewrite: str, reason: str
 ) -> None:
-    async with _redis(settings) as redis:
+    async with open_redis(settings) as redis:
         agent = await AgentStore(redis).create(AgentRecord(owner="local", name="ada"))
         await BlockStore(redis).set(agent, "human", KNOWN)
     kept = KNOWN + " Has a sister, Grace."
