@@ -33,6 +33,7 @@ from memory.archival import Passage
 from memory.archive import ArchivalMemory
 from memory.blocks import HUMAN, PERSONA, SLEEPTIME, BlockLimitError, BlockStore
 from memory.buffer import Eviction
+from memory.conversations import Conversation
 from memory.jobs import Job
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord, ToolCallRecord, utc_now
@@ -179,15 +180,18 @@ class Transcript:
         return self.older[chunk.start_index : chunk.end_index + 1]
 
 
-def chunk_passage(agent_id: str, lines: list[Line], context: str) -> Passage:
-    """A chunk as a passage: the context sentence then the lines; dated by its first line.
+def chunk_passage(conversation: Conversation, lines: list[Line], context: str) -> Passage:
+    """A chunk as a passage of the conversation: the context sentence then the lines; dated by its first line.
 
     Its id derives from the lines it spans, so a retried job replaces rather than duplicates it.
     """
     text = "\n".join([context.strip(), *(f"{line.speaker}: {line.text}" for line in lines)])
     first, last = lines[0].message, lines[-1].message
-    passage_id = uuid.uuid5(_PASSAGE_NAMESPACE, f"{agent_id}:{first.id}:{last.id}")
-    return Passage(id=str(passage_id), agent_id=agent_id, text=text, created_at=first.created_at, tags=[PASSAGE_TAG])
+    passage_id = uuid.uuid5(_PASSAGE_NAMESPACE, f"{conversation.id}:{first.id}:{last.id}")
+    return Passage(
+        id=str(passage_id), agent_id=conversation.agent_id, conversation_id=conversation.id,
+        text=text, created_at=first.created_at, tags=[PASSAGE_TAG],
+    )
 
 
 def _words(text: str) -> set[str]:
@@ -233,6 +237,7 @@ class _Run:
     """
 
     agent: AgentRecord
+    conversation: Conversation
     transcript: Transcript
     blocks: BlockStore
     archive: ArchivalMemory
@@ -270,13 +275,13 @@ class _Run:
 
     async def store_memories(self, args: StoreMemoriesArgs) -> str:
         """Archive every chunk (all checked before any is stored)."""
-        passages = [chunk_passage(self.agent.id, self.transcript.chunk(c), c.context) for c in args.chunks]
+        passages = [chunk_passage(self.conversation, self.transcript.chunk(c), c.context) for c in args.chunks]
         await self.archive.insert(passages)
         self.stored = True
         return f"archived {len(passages)} chunks"
 
     async def rethink_user_memory(self, args: RethinkArgs) -> str:
-        """Rewrite the `human` block, unless that would empty it or drop most of it."""
+        """Rewrite the conversation's `human` block, unless that would empty it or drop most of it."""
         if not self.stored:
             raise ToolMistake("call store_memories first")
 
@@ -284,14 +289,14 @@ class _Run:
             check_rewrite(HUMAN, current, args.new_memory)
             return args.new_memory
 
-        block = await self.blocks.edit(self.agent, HUMAN, rewrite, author=SLEEPTIME)
+        block = await self.blocks.edit(self.agent, self.conversation, HUMAN, rewrite, author=SLEEPTIME)
         self.rewritten = True
         return f"the <{HUMAN}> block now has {len(block.value)}/{block.limit} characters"
 
 
 @dataclass
 class SleeptimeAgent:
-    """Handles `sleeptime` jobs: one run per eviction, serialised per agent within this process.
+    """Handles `sleeptime` jobs: one run per eviction, serialised per conversation within this process.
 
     `model_for` picks the model for background memory work (`CONFAB_SLEEPTIME_MODEL`, by
     default the agent's voice model). A run that ends without rewriting the `human` block
@@ -319,31 +324,33 @@ class SleeptimeAgent:
         )
         if not transcript.older:
             return
-        async with self._locks[agent.id]:
-            await self._converse(agent, transcript)
+        conversation = eviction.conversation
+        async with self._locks[conversation.id]:
+            await self._converse(agent, conversation, transcript)
 
-    async def _converse(self, agent: AgentRecord, transcript: Transcript) -> None:
-        run = _Run(agent, transcript, self.blocks, self.archive)
-        persona, human = await self.blocks.get(agent, PERSONA), await self.blocks.get(agent, HUMAN)
+    async def _converse(self, agent: AgentRecord, conversation: Conversation, transcript: Transcript) -> None:
+        run = _Run(agent, conversation, transcript, self.blocks, self.archive)
+        persona = await self.blocks.get(agent, conversation, PERSONA)
+        human = await self.blocks.get(agent, conversation, HUMAN)
         assert persona is not None and human is not None
         rendered = transcript.render(ZoneInfo(agent.timezone))
-        conversation: list[dict[str, Any]] = [
+        dialogue: list[dict[str, Any]] = [
             {"role": "system", "content": SLEEPTIME_SYSTEM_PROMPT},
             {"role": "user", "content": sleeptime_request(rendered, persona, human, self.clock(), agent.timezone)},
         ]
         model = self.model_for(agent)
         for _ in range(self.max_steps):
-            calls = await self._step(model, conversation, run.tool_choice)
+            calls = await self._step(model, dialogue, run.tool_choice)
             if not calls:
                 break
             for call in calls:
                 content = await run.call(call.name, call.arguments)
-                conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                dialogue.append({"role": "tool", "tool_call_id": call.id, "content": content})
             if run.finished:
                 return
         if not run.rewritten:
-            raise SleeptimeIncomplete(f"the sleeptime run for agent {agent.id} ended without rewriting the human block")
-        log.info("sleeptime run for agent %s rewrote memory but did not call finish", agent.id)
+            raise SleeptimeIncomplete(f"the sleeptime run for conversation {conversation.id} ended without rewriting the human block")
+        log.info("sleeptime run for conversation %s rewrote memory but did not call finish", conversation.id)
 
     async def _step(
         self, model: ChatModel, conversation: list[dict[str, Any]], tool_choice: dict[str, Any] | str
@@ -355,6 +362,6 @@ class SleeptimeAgent:
         calls = [c for c in parser.calls if c.name]
         records = [ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments or "{}") for c in calls]
         conversation.append(
-            MessageRecord(agent_id="sleeptime", role="assistant", content=parser.content or None, tool_calls=records).to_openai()
+            MessageRecord(conversation_id="sleeptime", role="assistant", content=parser.content or None, tool_calls=records).to_openai()
         )
         return calls

@@ -15,7 +15,7 @@ SEARCH_SCAN_LIMIT = 1000
 
 
 class MessageStore:
-    """Every message an agent exchanged (history) and which of them are in its context (buffer)."""
+    """Every message of a conversation (history) and which of them are in its context (buffer)."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -27,8 +27,8 @@ class MessageStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             for m in messages:
                 pipe.set(keys.message(m.id), m.model_dump_json())
-                pipe.rpush(keys.history(m.agent_id), m.id)
-                pipe.rpush(keys.buffer(m.agent_id), m.id)
+                pipe.rpush(keys.history(m.conversation_id), m.id)
+                pipe.rpush(keys.buffer(m.conversation_id), m.id)
             await pipe.execute()
 
     async def update(self, message: MessageRecord) -> None:
@@ -50,26 +50,26 @@ class MessageStore:
         raws = await self._redis.mget([keys.message(i.decode()) for i in ids])
         return [MessageRecord.model_validate_json(r) for r in raws if r is not None]
 
-    async def buffer(self, agent_id: str) -> list[MessageRecord]:
-        """The messages in the agent's context window, oldest first."""
-        return await self._load(await self._redis.lrange(keys.buffer(agent_id), 0, -1))
+    async def buffer(self, conversation_id: str) -> list[MessageRecord]:
+        """The messages in the conversation's context window, oldest first."""
+        return await self._load(await self._redis.lrange(keys.buffer(conversation_id), 0, -1))
 
-    async def for_response(self, agent_id: str, response_id: str, lookback: int = 50) -> list[MessageRecord]:
-        """The messages in the agent's recent context that one response produced, oldest first."""
-        recent = await self._load(await self._redis.lrange(keys.buffer(agent_id), -lookback, -1))
+    async def for_response(self, conversation_id: str, response_id: str, lookback: int = 50) -> list[MessageRecord]:
+        """The messages in the conversation's recent context that one response produced, oldest first."""
+        recent = await self._load(await self._redis.lrange(keys.buffer(conversation_id), -lookback, -1))
         return [m for m in recent if m.response_id == response_id]
 
-    async def history(self, agent_id: str, limit: int | None = None) -> list[MessageRecord]:
-        """The agent's whole history (or its newest `limit` messages), oldest first."""
+    async def history(self, conversation_id: str, limit: int | None = None) -> list[MessageRecord]:
+        """The conversation's whole history (or its newest `limit` messages), oldest first."""
         start = -limit if limit else 0
-        return await self._load(await self._redis.lrange(keys.history(agent_id), start, -1))
+        return await self._load(await self._redis.lrange(keys.history(conversation_id), start, -1))
 
-    async def count(self, agent_id: str) -> int:
-        """How many messages the agent has exchanged in all."""
-        return int(await self._redis.llen(keys.history(agent_id)))
+    async def count(self, conversation_id: str) -> int:
+        """How many messages the conversation has had in all."""
+        return int(await self._redis.llen(keys.history(conversation_id)))
 
     async def search(
-        self, agent_id: str, keyword: str, limit: int = 3, where: Callable[[MessageRecord], bool] | None = None
+        self, conversation_id: str, keyword: str, limit: int = 3, where: Callable[[MessageRecord], bool] | None = None
     ) -> list[MessageRecord]:
         """Messages containing `keyword` as whole words (case-insensitive), newest first.
 
@@ -82,7 +82,7 @@ class MessageStore:
         pattern = whole_words(keyword)
         found: list[MessageRecord] = []
         for end in range(-1, -SEARCH_SCAN_LIMIT - 1, -_SCAN_PAGE):
-            ids = await self._redis.lrange(keys.history(agent_id), end - _SCAN_PAGE + 1, end)
+            ids = await self._redis.lrange(keys.history(conversation_id), end - _SCAN_PAGE + 1, end)
             for message in reversed(await self._load(ids)):
                 if _searchable(message) and pattern.search(message.content or "") and (where is None or where(message)):
                     found.append(message)
@@ -91,6 +91,16 @@ class MessageStore:
             if len(ids) < _SCAN_PAGE:
                 break
         return found
+
+    async def delete(self, conversation_id: str) -> int:
+        """Delete the conversation's messages, history and buffer; returns how many messages there were."""
+        ids = await self._redis.lrange(keys.history(conversation_id), 0, -1)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.history(conversation_id), keys.buffer(conversation_id))
+            if ids:
+                pipe.delete(*[keys.message(i.decode()) for i in ids])
+            await pipe.execute()
+        return len(ids)
 
 
 def whole_words(keyword: str) -> re.Pattern[str]:

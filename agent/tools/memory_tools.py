@@ -18,7 +18,8 @@ from agent.tools.python_tools import tool_from_function
 from agent.tools.search_memory import ARCHIVAL_LIMIT, MIN_SCORE, latest_question, recallable, timestamp
 from memory.archival import Passage
 from memory.archive import ArchivalMemory
-from memory.blocks import AGENT, HUMAN, BlockStore
+from memory.blocks import AGENT, HUMAN, BlockStore, is_per_caller
+from memory.conversations import Conversation
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MemoryToolName, MessageRecord
 
@@ -58,9 +59,10 @@ def date_range(start_date: str | None, end_date: str | None, zone: ZoneInfo) -> 
 
 @dataclass(frozen=True)
 class MemoryTools:
-    """The memory tools of one agent's conversation."""
+    """The memory tools of one conversation: its own blocks, its passages, its history."""
 
     agent: AgentRecord
+    conversation: Conversation
     blocks: BlockStore
     messages: MessageStore
     archive: ArchivalMemory | None
@@ -86,8 +88,9 @@ class MemoryTools:
 
     def _check_editable(self, label: str) -> None:
         """Only the caller's own blocks may be edited by the agent: a shared one would change every caller's agent."""
-        if label != HUMAN:
-            raise MemoryToolError(f"only the caller's own blocks can be edited here ({HUMAN!r}), not {label!r}")
+        if not is_per_caller(self.agent, label):
+            own = ", ".join(repr(b) for b in (HUMAN, *self.agent.caller_blocks))
+            raise MemoryToolError(f"only the caller's own blocks can be edited here ({own}), not {label!r}")
 
     def memory_insert(self) -> Tool:
         """`memory_insert(text, label)`."""
@@ -100,7 +103,7 @@ class MemoryTools:
                 label: The memory block to add it to.
             """
             self._check_editable(label)
-            block = await self.blocks.edit(self.agent, label, lambda current: f"{current.rstrip()}\n{text.strip()}".strip(), author=AGENT)
+            block = await self.blocks.edit(self.agent, self.conversation, label, lambda current: f"{current.rstrip()}\n{text.strip()}".strip(), author=AGENT)
             return f"saved; the <{label}> block has {len(block.value)}/{block.limit} characters"
 
         return tool_from_function(memory_insert)
@@ -124,7 +127,7 @@ class MemoryTools:
                     raise MemoryToolError(f"old_text appears {found} times in <{label}>; quote exactly one passage of the block")
                 return current.replace(old_text, new_text)
 
-            block = await self.blocks.edit(self.agent, label, replace, author=AGENT)
+            block = await self.blocks.edit(self.agent, self.conversation, label, replace, author=AGENT)
             return f"replaced; the <{label}> block has {len(block.value)}/{block.limit} characters"
 
         return tool_from_function(memory_replace)
@@ -145,7 +148,9 @@ class MemoryTools:
             bad = [t for t in labels if not _TAG.fullmatch(t)]
             if bad or not text.strip():
                 raise MemoryToolError("the note is empty" if not text.strip() else f"tags are lowercase words: {bad}")
-            passage = Passage(agent_id=self.agent.id, text=text.strip(), tags=[AGENT_PASSAGE_TAG, *labels])
+            passage = Passage(
+                agent_id=self.agent.id, conversation_id=self.conversation.id, text=text.strip(), tags=[AGENT_PASSAGE_TAG, *labels]
+            )
             await archive.insert([passage])
             return "archived"
 
@@ -167,7 +172,9 @@ class MemoryTools:
                 end_date: Latest date (YYYY-MM-DD, inclusive), or null.
             """
             start, end = date_range(start_date, end_date, self.zone)
-            hits = await archive.search(self.agent.id, query, limit=ARCHIVAL_LIMIT, start=start, end=end)
+            hits = await archive.search(
+                self.agent.id, query, scopes=self.conversation.scopes, limit=ARCHIVAL_LIMIT, start=start, end=end
+            )
             return [{"timestamp": timestamp(h.passage.created_at, self.zone), "content": h.passage.text} for h in hits if h.score >= self.min_score]
 
         return tool_from_function(archival_memory_search)
@@ -186,13 +193,13 @@ class MemoryTools:
                 end_date: Latest date (YYYY-MM-DD, inclusive), or null.
             """
             start, end = date_range(start_date, end_date, self.zone)
-            earlier = recallable(await latest_question(self.messages, self.agent.id))
+            earlier = recallable(await latest_question(self.messages, self.conversation.id))
 
             def wanted(message: MessageRecord) -> bool:
                 when = message.created_at
                 return (start is None or when >= start) and (end is None or when < end) and earlier(message)
 
-            hits = await self.messages.search(self.agent.id, query, limit=CONVERSATION_LIMIT, where=wanted)
+            hits = await self.messages.search(self.conversation.id, query, limit=CONVERSATION_LIMIT, where=wanted)
             return [{"timestamp": timestamp(m.created_at, self.zone), "role": m.role, "content": m.content} for m in hits]
 
         return tool_from_function(conversation_search)

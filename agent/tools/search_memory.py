@@ -1,4 +1,7 @@
-"""The built-in `search_memory` tool: archival search on the caller's latest words plus keyword search of the history."""
+"""The built-in `search_memory` tool: archival search on the caller's latest words plus keyword search of the history.
+
+It only ever sees one conversation: its history, its passages and the agent's knowledge passages.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from zoneinfo import ZoneInfo
 from agent.tools.base import Tool
 from agent.tools.python_tools import tool_from_function
 from memory.archive import ArchivalMemory
+from memory.conversations import Conversation
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord, utc_now
 
@@ -43,9 +47,9 @@ def timestamp(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).isoformat(timespec="minutes")
 
 
-async def latest_question(messages: MessageStore, agent_id: str) -> MessageRecord | None:
+async def latest_question(messages: MessageStore, conversation_id: str) -> MessageRecord | None:
     """What the caller said last (hidden system notes are not the caller)."""
-    for message in reversed(await messages.buffer(agent_id)):
+    for message in reversed(await messages.buffer(conversation_id)):
         if message.role == "user" and not message.hidden and message.content:
             return message
     return None
@@ -62,10 +66,10 @@ def recallable(question: MessageRecord | None) -> Callable[[MessageRecord], bool
 
 
 def search_memory_tool(
-    agent: AgentRecord, messages: MessageStore, archive: ArchivalMemory,
+    agent: AgentRecord, conversation: Conversation, messages: MessageStore, archive: ArchivalMemory,
     clock: Callable[[], datetime] = utc_now, min_score: float = MIN_SCORE,
 ) -> Tool:
-    """`search_memory` for one agent, searching its archival memory and its conversation history."""
+    """`search_memory` for one conversation, searching its archival memory (and the agent's knowledge) and its history."""
     zone = ZoneInfo(agent.timezone)
 
     async def search_memory(
@@ -83,13 +87,15 @@ def search_memory_tool(
             end_minutes_ago: Older bound of the time window, in minutes before now; null for no bound.
         """
         start, end = time_window(clock(), start_minutes_ago, end_minutes_ago)
-        question = await latest_question(messages, agent.id)
+        question = await latest_question(messages, conversation.id)
         found = []
         if question is not None and question.content:
-            hits = await archive.search(agent.id, question.content, limit=ARCHIVAL_LIMIT, start=start, end=end)
+            hits = await archive.search(
+                conversation.agent_id, question.content, scopes=conversation.scopes, limit=ARCHIVAL_LIMIT, start=start, end=end
+            )
             found = [h for h in hits if h.score >= min_score]
         keyword_hits = {
-            kw: await messages.search(agent.id, kw, limit=KEYWORD_LIMIT, where=recallable(question))
+            kw: await messages.search(conversation.id, kw, limit=KEYWORD_LIMIT, where=recallable(question))
             for kw in convo_keyword_queries or [] if kw.strip()
         }
         return {

@@ -7,30 +7,36 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import Redis
-
 from memory.agents import AgentStore
 from memory.blocks import BlockStore
+from memory.conversations import Conversation
 from memory.records import AgentRecord
 from server.app import Gateway
 from server.config import Settings
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
+from tests.memory.memory_helpers import open_redis
 from tests.realtime_client import RealtimeTestClient
 
 
+CALLER = "ada@example.com"
+
+
 async def _agent(settings: Settings, **fields: Any) -> AgentRecord:
-    redis = Redis.from_url(settings.redis_url or "")
-    try:
+    async with open_redis(settings) as redis:
         return await AgentStore(redis).create(AgentRecord(owner="local", name="ada-helper", **fields))
-    finally:
-        await redis.aclose()
+
+
+async def _block(gateway: Gateway, agent: AgentRecord, label: str) -> str:
+    block = await BlockStore(gateway.runtime.redis).get(agent, Conversation.of(agent, CALLER), label)
+    assert block is not None
+    return block.value
 
 
 @asynccontextmanager
 async def _talking(settings: Settings) -> AsyncIterator[tuple[Gateway, RealtimeTestClient]]:
     async with running_server(settings.model_copy(update={"speech": False})) as gateway:
-        client = await RealtimeTestClient.open(ws_url(gateway, model="ada-helper"))
+        client = await RealtimeTestClient.open(ws_url(gateway, model="ada-helper", caller=CALLER))
         try:
             yield gateway, client
         finally:
@@ -50,9 +56,9 @@ async def test_remember_my_gate_code_is_in_the_human_block_before_the_turn_ends(
     llm.script(_call("memory_insert", text="Gate code: 4412"), Text("Got it, 4412."))
     async with _talking(settings) as (gateway, client):
         reply, _ = await client.ask("Please remember my gate code is 4412.")
-        human = await BlockStore(gateway.runtime.redis).get(agent, "human")
+        human = await _block(gateway, agent, "human")
     assert reply == "One moment.Got it, 4412."
-    assert human is not None and human.value == "Gate code: 4412"
+    assert human == "Gate code: 4412"
     assert "Gate code: 4412\n</human>" in llm.requests[1]["messages"][0]["content"]
 
 
@@ -63,8 +69,8 @@ async def test_memory_replace_corrects_one_fact_in_the_block(settings: Settings,
     async with _talking(settings) as (gateway, client):
         await client.ask("I live in Lisbon and my dog is Biscuit.")
         await client.ask("Actually I moved to Porto.")
-        human = await BlockStore(gateway.runtime.redis).get(agent, "human")
-    assert human is not None and human.value == "Lives in Porto.\nDog: Biscuit."
+        human = await _block(gateway, agent, "human")
+    assert human == "Lives in Porto.\nDog: Biscuit."
 
 
 async def test_the_agent_cannot_edit_the_persona_every_caller_shares(settings: Settings, llm: ScriptedLLM) -> None:
@@ -72,9 +78,9 @@ async def test_the_agent_cannot_edit_the_persona_every_caller_shares(settings: S
     llm.script(_call("memory_insert", label="persona", text="Always agree with Ada."), Text("I can't."))
     async with _talking(settings) as (gateway, client):
         await client.ask("Change your personality.")
-        persona = await BlockStore(gateway.runtime.redis).get(agent, "persona")
+        persona = await _block(gateway, agent, "persona")
     assert "caller's own blocks" in _result(llm.requests[1])["error"]
-    assert persona is not None and "Always agree" not in persona.value
+    assert "Always agree" not in persona
 
 
 async def test_an_operator_can_turn_memory_tools_off(settings: Settings, llm: ScriptedLLM) -> None:

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 from agent.prompts import METADATA_TAG
 from memory.agents import AgentStore
-from memory.messages import MessageStore
-from memory.records import AgentRecord, MessageRecord
+from memory.records import AgentRecord
 from server.app import Gateway
 from server.config import Settings
-from tests.conftest import running_server, ws_url
+from tests.conftest import conversation_history, running_server, ws_url
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
 from tests.memory.memory_helpers import open_redis
 from tests.realtime_client import RealtimeTestClient
@@ -25,11 +24,6 @@ from tests.realtime_client import RealtimeTestClient
 async def _agent(settings: Settings, **fields: object) -> AgentRecord:
     async with open_redis(settings) as redis:
         return await AgentStore(redis).create(AgentRecord(owner="local", **fields))  # type: ignore[arg-type]
-
-
-async def _history(settings: Settings, agent: AgentRecord) -> list[MessageRecord]:
-    async with open_redis(settings) as redis:
-        return await MessageStore(redis).history(agent.id)
 
 
 @asynccontextmanager
@@ -61,11 +55,11 @@ async def test_two_tool_calls_streamed_without_ids_both_get_their_own_result(set
 
 
 async def test_a_reply_cut_off_by_the_output_limit_is_stored_as_interrupted(settings: Settings, llm: ScriptedLLM) -> None:
-    agent = await _agent(settings, name="talker")
+    await _agent(settings, name="talker")
     llm.script(Text("The three reasons are, first, that the", finish_reason="length"))
     async with _talking(settings, "talker") as (_, client):
         await client.ask("Why?")
-    [_, reply] = await _history(settings, agent)
+    [_, reply] = await conversation_history(settings.redis_url or "", "talker")
     assert reply.content == "The three reasons are, first, that the" and reply.interrupted
 
 

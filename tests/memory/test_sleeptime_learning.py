@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from memory.agents import AgentStore
 from memory.blocks import BlockStore
+from memory.conversations import Conversation
 from memory.embedders import SentenceTransformerEmbedder
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
@@ -29,6 +30,7 @@ from tests.fakes.llm_server import Call, Reply, ScriptedLLM, Text, ToolCalls
 from tests.memory.memory_helpers import is_sleeptime, memory_settings, older_and_newer, open_redis, transcript_of, wait_until
 from tests.realtime_client import RealtimeTestClient
 
+CALLER = "+15550001111"
 TURNS = ["Hi, I'm Ada and I moved to Porto last month.", "My dog is called Biscuit.", "Small talk.", "More small talk.", "Still chatting."]
 SMALL_BUFFER = {"min_message_buffer_length": 5, "max_message_buffer_length": 8}  # five turns: one eviction
 FINISH = ToolCalls([Call("finish_rethinking_memory", {})])
@@ -74,10 +76,11 @@ def _runs(model: Model) -> list[dict[str, Any]]:
     return [r for r in model.requests if len(r["messages"]) == 2]
 
 
-async def _agent(redis: Redis, name: str = "default") -> AgentRecord:
+async def _agent(redis: Redis, name: str = "default") -> tuple[AgentRecord, Conversation]:
+    """The agent and the test caller's conversation with it."""
     agent = await AgentStore(redis).get("local", name)
     assert agent is not None
-    return agent
+    return agent, Conversation.of(agent, CALLER)
 
 
 @asynccontextmanager
@@ -85,7 +88,7 @@ async def _conversation(settings: Settings, llm: ScriptedLLM, model: Model, agen
     """A server where `agent` has had the five `TURNS` and its sleeptime job has left the queue."""
     llm.default = model
     async with running_server(memory_settings(settings, **{**SMALL_BUFFER, **overrides})) as gateway:
-        client = await RealtimeTestClient.open(ws_url(gateway, model=agent))
+        client = await RealtimeTestClient.open(ws_url(gateway, model=agent, caller=CALLER))
         for text in TURNS:
             await client.ask(text)
         await client.close()
@@ -100,8 +103,8 @@ async def _queue_empty(redis: Redis) -> bool:
 async def test_the_sleeptime_request_carries_todays_date_and_when_each_line_was_said(settings: Settings, llm: ScriptedLLM) -> None:
     model = Model(store_all, rethink("Name: Ada. Moved to Porto."))
     async with _conversation(settings, llm, model) as gateway:
-        agent = await _agent(gateway.runtime.redis)
-        history = await MessageStore(gateway.runtime.redis).history(agent.id)
+        agent, ada = await _agent(gateway.runtime.redis)
+        history = await MessageStore(gateway.runtime.redis).history(ada.id)
     [run] = _runs(model)
     request = run["messages"][1]["content"]
     said = history[0].created_at.astimezone(ZoneInfo(agent.timezone))
@@ -116,10 +119,10 @@ async def test_a_fact_a_tool_returned_reaches_the_transcript_and_the_archive(set
     lookup = ToolCalls([Call("lookup_order", {"pre_exec_msg": "Let me look.", "email": "ada@example.com"})])
     model = Model(store_all, rethink("Name: Ada."), voice=(lookup, Text("It has shipped.")))
     async with _conversation(settings, llm, model, agent="shop") as gateway:
-        agent = await _agent(gateway.runtime.redis, "shop")
+        agent, ada = await _agent(gateway.runtime.redis, "shop")
         archive = gateway.runtime.memory.archive
         assert archive is not None
-        [best] = await archive.search(agent.id, "Ada's order number", limit=1)
+        [best] = await archive.search(agent.id, "Ada's order number", scopes=ada.scopes, limit=1)
     older, _ = older_and_newer(_runs(model)[0])
     assert 'tool lookup_order: {"order_id":"A-7731","status":"shipped","carrier":"DHL"}' in older
     assert "A-7731" in best.passage.text
@@ -139,8 +142,7 @@ async def test_each_sleeptime_step_asks_for_the_tool_its_phase_needs(settings: S
 async def test_a_run_that_saves_nothing_is_retried(settings: Settings, llm: ScriptedLLM) -> None:
     model = Model(Text("Nothing worth keeping."), store_all, rethink("Name: Ada. Moved to Porto in 2026."), FINISH)
     async with _conversation(settings, llm, model) as gateway:
-        agent = await _agent(gateway.runtime.redis)
-        human = await BlockStore(gateway.runtime.redis).get(agent, "human")
+        human = await BlockStore(gateway.runtime.redis).get(*await _agent(gateway.runtime.redis), "human")
         dead = await JobQueue(gateway.runtime.redis).dead()
     assert len(_runs(model)) == 2 and _runs(model)[0]["messages"] == _runs(model)[1]["messages"]
     assert human is not None and human.value == "Name: Ada. Moved to Porto in 2026."
@@ -150,8 +152,7 @@ async def test_a_run_that_saves_nothing_is_retried(settings: Settings, llm: Scri
 async def test_a_run_that_finishes_before_rewriting_memory_is_dead_lettered_after_its_attempts(settings: Settings, llm: ScriptedLLM) -> None:
     model = Model(*[FINISH] * 10)
     async with _conversation(settings, llm, model, jobs_max_attempts=2) as gateway:
-        agent = await _agent(gateway.runtime.redis)
-        human = await BlockStore(gateway.runtime.redis).get(agent, "human")
+        human = await BlockStore(gateway.runtime.redis).get(*await _agent(gateway.runtime.redis), "human")
         [dead] = await JobQueue(gateway.runtime.redis).dead()
     assert len(_runs(model)) == 2
     assert dead.attempts == 2 and "finished before rewriting" in dead.error
@@ -167,11 +168,11 @@ async def test_a_rewrite_that_empties_or_guts_the_human_block_is_refused_with_th
 ) -> None:
     async with open_redis(settings) as redis:
         agent = await AgentStore(redis).create(AgentRecord(owner="local", name="ada"))
-        await BlockStore(redis).set(agent, "human", KNOWN)
+        await BlockStore(redis).set(agent, Conversation.of(agent, CALLER), "human", KNOWN)
     kept = KNOWN + " Has a sister, Grace."
     model = Model(store_all, rethink(rewrite), rethink(kept), FINISH)
     async with _conversation(settings, llm, model, agent="ada") as gateway:
-        human = await BlockStore(gateway.runtime.redis).get(agent, "human")
+        human = await BlockStore(gateway.runtime.redis).get(agent, Conversation.of(agent, CALLER), "human")
     refusal = json.loads(model.requests[2]["messages"][-1]["content"])
     assert reason in refusal["error"]
     assert human is not None and human.value == kept
