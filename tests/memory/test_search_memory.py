@@ -89,9 +89,9 @@ async def test_it_finds_the_callers_own_memories_and_the_agents_knowledge_but_ne
         Passage(agent_id=AGENT.id, text="Dogs are welcome in every Acme shop."),
     ])
     await messages.append(_say("Bob here: my dog Max is ill.", conversation=BOB))
-    await messages.append(_say("Tell me about my dog."))
+    await messages.append(_say("My dog loves the beach.", "Tell me about my dog."))
     result = await search_memory_tool(AGENT, ADA, messages, archive, clock=lambda: NOW).run({"convo_keyword_queries": ["dog"]})
     assert {r["content"] for r in result["archival_search_results"]} == {
         "Ada's dog is called Biscuit.", "Dogs are welcome in every Acme shop."
     }
-    assert result["convo_keyword_search_results"] == {"dog": ["Tell me about my dog."]}
+    assert result["convo_keyword_search_results"] == {"dog": ["My dog loves the beach."]}
