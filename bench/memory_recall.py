@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memory.blocks import BlockStore  # noqa: E402
+from memory.conversations import Conversation  # noqa: E402
 from memory.jobs import JobQueue  # noqa: E402
 from memory.records import AgentRecord  # noqa: E402
 from server.app import Gateway  # noqa: E402
@@ -125,7 +126,8 @@ async def main() -> None:
         ))
         gateway = Gateway(runtime)
         await gateway.start()
-        url = f"ws://127.0.0.1:{gateway.port}/v1/realtime?model=recall"
+        url = f"ws://127.0.0.1:{gateway.port}/v1/realtime?model=recall&caller=ada"
+        ada = Conversation.of(agent, "ada")
         try:
             started = time.monotonic()
             client = await RealtimeTestClient.open(url)
@@ -139,10 +141,10 @@ async def main() -> None:
             while await queue.queued():
                 await asyncio.sleep(0.2)
             conversation_s = time.monotonic() - started
-            human = await BlockStore(runtime.redis).get(agent, "human")
+            human = await BlockStore(runtime.redis).get(agent, ada, "human")
             archive = runtime.memory.archive
             assert archive is not None and human is not None
-            archived = [h.passage.text for h in await archive.search(agent.id, "the caller", limit=1000)]
+            archived = [h.passage.text for h in await archive.search(agent.id, "the caller", scopes=ada.scopes, limit=1000)]
             client = await RealtimeTestClient.open(url)
             rows = []
             for _, _, key, question in FACTS:
