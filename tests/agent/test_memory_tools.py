@@ -118,3 +118,12 @@ async def test_conversation_search_finds_earlier_words_but_not_the_question(sett
         await client.ask("My boat is called Petrel.")
         await client.ask("What did I say about Petrel?")
     assert [r["content"] for r in _result(llm.requests[2])["result"]] == ["My boat is called Petrel."]
+
+
+async def test_an_edit_by_the_agent_is_in_the_blocks_history_as_the_agents(settings: Settings, llm: ScriptedLLM) -> None:
+    agent = await _agent(settings)
+    llm.script(_call("memory_insert", text="Prefers mornings."), Text("Noted."))
+    async with _talking(settings) as (gateway, client):
+        await client.ask("I prefer morning appointments.")
+        [version] = await BlockStore(gateway.runtime.redis).history(agent, Conversation.of(agent, CALLER), "human")
+    assert (version.author, version.before, version.after) == ("agent", "", "Prefers mornings.")
