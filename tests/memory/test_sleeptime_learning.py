@@ -195,3 +195,10 @@ def test_a_sleeptime_endpoint_elsewhere_never_gets_the_voice_key(settings: Setti
     endpoint = runtime.sleeptime_model_for(AgentRecord(owner="local", name="a")).endpoint
     assert endpoint.base_url == "http://memory.internal/v1" and endpoint.api_key is None
     assert endpoint.model == settings.llm_model
+
+
+async def test_the_sleeptime_rewrite_is_in_the_blocks_history_as_the_sleeptime_agents(settings: Settings, llm: ScriptedLLM) -> None:
+    model = Model(store_all, rethink("Name: Ada. Moved to Porto in 2026."))
+    async with _conversation(settings, llm, model) as gateway:
+        [version] = await BlockStore(gateway.runtime.redis).history(*await _agent(gateway.runtime.redis), "human")
+    assert (version.author, version.before, version.after) == ("sleeptime", "", "Name: Ada. Moved to Porto in 2026.")
