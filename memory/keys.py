@@ -56,3 +56,13 @@ def jobs() -> str:
 def dead_jobs() -> str:
     """The stream where jobs that kept failing are parked for an operator to see and replay."""
     return f"{PREFIX}:jobs:dead"
+
+
+def responding(conversation_id: str) -> str:
+    """The id of the response a conversation is generating now (with a TTL), if any."""
+    return f"{PREFIX}:responding:{conversation_id}"
+
+
+def caller_token_secret() -> str:
+    """The secret Twilio caller tokens are signed with (when none is configured)."""
+    return f"{PREFIX}:secret:caller-token"

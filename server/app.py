@@ -20,6 +20,7 @@ from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
+from server.twilio.voice_webhook import VOICE_WEBHOOK_PATH, VoiceWebhookRequest, answer_voice_webhook
 from server.websocket_io import frames, sender
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class Gateway:
             return static_response(path)
         if is_agents_path(path):
             return await agents_response(self.runtime, request, path)
+        if path == VOICE_WEBHOOK_PATH:
+            webhook = VoiceWebhookRequest.parse("GET", request.path, request.headers, b"", self.runtime.settings.public_url)
+            return await answer_voice_webhook(self.runtime, webhook)
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
         if path == TWILIO_PATH:

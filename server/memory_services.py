@@ -24,6 +24,7 @@ from memory.buffer import SLEEPTIME_JOB, BufferLimits, BufferTrimmer
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
 from memory.records import AgentRecord, utc_now
+from memory.response_lock import ResponseLocks
 from memory.worker import JobWorker, WorkerSettings
 from server.config import Settings
 
@@ -66,6 +67,7 @@ class MemoryServices:
     clock: Callable[[], datetime] = field(default=utc_now)
     blocks: BlockStore = field(init=False)
     conversations: ConversationStore = field(init=False)
+    responses: ResponseLocks = field(init=False)
     jobs: JobQueue = field(init=False)
     trimmer: BufferTrimmer = field(init=False)
     archive: ArchivalMemory | None = field(default=None, init=False)
@@ -74,6 +76,7 @@ class MemoryServices:
     def __post_init__(self) -> None:
         self.blocks = BlockStore(self.redis, self.settings.block_char_limit)
         self.conversations = ConversationStore(self.redis)
+        self.responses = ResponseLocks(self.redis)
         self.jobs = JobQueue(self.redis)
         limits = BufferLimits(self.settings.min_message_buffer_length, self.settings.max_message_buffer_length)
         self.trimmer = BufferTrimmer(self.redis, self.messages, self.jobs, limits)
