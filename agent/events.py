@@ -73,7 +73,8 @@ class TurnFailed:
 
 @dataclass(frozen=True)
 class TurnDone:
-    """The turn ended; `stop_reason` is `completed`, `client_tools` (waiting for the client), `max_steps` or `failed`."""
+    """The turn ended; `stop_reason` is `completed`, `length` (cut off by the model's output limit),
+    `client_tools` (waiting for the client), `max_steps` or `failed`."""
 
     stop_reason: str
 

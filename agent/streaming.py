@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import jiter
@@ -11,11 +12,19 @@ from agent.events import ModelUsage, TextDelta
 from agent.tools.schemas import PRE_EXEC_MSG
 
 
+def _local_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 @dataclass
 class PendingToolCall:
-    """A tool call as its fragments arrive."""
+    """A tool call as its fragments arrive.
 
-    id: str = ""
+    Its `id` is a fresh local one until the model streams its own: some model servers send
+    calls without ids, and two calls sharing one id would lose one of their results.
+    """
+
+    id: str = field(default_factory=_local_call_id)
     name: str = ""
     arguments: str = ""
     spoken: str = ""

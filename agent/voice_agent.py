@@ -58,14 +58,16 @@ class VoiceAgent:
         waiting = unanswered_calls(await self.messages.buffer(self.conversation.id))
         if call_id not in {c.id for c in waiting}:
             return False
-        await self.messages.append(self._tool_messages({call_id: client_result(output)}, follow_up=len(waiting) == 1))
+        names = {c.id: c.name for c in waiting}
+        await self.messages.append(self._tool_messages({call_id: client_result(output)}, names, follow_up=len(waiting) == 1))
         return True
 
     async def _close_unanswered(self) -> None:
         """Give client-side calls still waiting an error result, so the conversation can go on."""
         waiting = unanswered_calls(await self.messages.buffer(self.conversation.id))
         if waiting:
-            await self.messages.append(self._tool_messages({c.id: NO_CLIENT_RESULT for c in waiting}, follow_up=True))
+            names = {c.id: c.name for c in waiting}
+            await self.messages.append(self._tool_messages(dict.fromkeys(names, NO_CLIENT_RESULT), names, follow_up=True))
 
     async def truncate_response(self, response_id: str, heard: str) -> None:
         """Keep in history only what the caller heard of a response's assistant text.
@@ -133,8 +135,9 @@ class VoiceAgent:
             yield parser.usage
             calls = [c for c in parser.calls if c.name]
             if not calls:
-                await self._save_assistant(parser.content)
-                yield await self._done("completed")
+                cut_off = parser.finish_reason == "length"  # the model hit its output limit mid-answer
+                await self._save_assistant(parser.content, interrupted=cut_off)
+                yield await self._done("length" if cut_off else "completed")
                 return
             records = [ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments or "{}") for c in calls]
             said = " ".join(c.spoken for c in calls if c.spoken)
@@ -190,12 +193,16 @@ class VoiceAgent:
         """
         answered = {c.id: results[c.id] for c in calls if c.id in results}
         follow_up = len(answered) == len(calls)
-        await self.messages.append([self._assistant(content, tool_calls=calls), *self._tool_messages(answered, follow_up)])
+        names = {c.id: c.name for c in calls}
+        await self.messages.append([self._assistant(content, tool_calls=calls), *self._tool_messages(answered, names, follow_up)])
 
-    def _tool_messages(self, results: dict[str, ToolResult], follow_up: bool) -> list[MessageRecord]:
+    def _tool_messages(self, results: dict[str, ToolResult], names: dict[str, str], follow_up: bool) -> list[MessageRecord]:
         """Tool result messages, then (with `follow_up`) the hidden note asking the model to sum them up."""
         messages = [
-            MessageRecord(conversation_id=self.conversation.id, role="tool", content=r.content, tool_call_id=call_id, response_id=self._response_id)
+            MessageRecord(
+                conversation_id=self.conversation.id, role="tool", content=r.content, tool_call_id=call_id,
+                tool_name=names.get(call_id), response_id=self._response_id,
+            )
             for call_id, r in results.items()
         ]
         if follow_up:

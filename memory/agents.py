@@ -63,12 +63,14 @@ class AgentStore:
         return sorted(agents, key=lambda a: a.name)
 
     async def delete(self, owner: str, name_or_id: str) -> bool:
-        """Delete the agent, its shared blocks and every conversation it had; False when there was none."""
+        """Delete the agent, its shared blocks (with their histories) and every conversation it had; False when there was none."""
         agent = await self.get(owner, name_or_id)
         if agent is None:
             return False
         conversation_ids = [keys.text(c) for c in await self._redis.hkeys(keys.conversations(agent.id))]
         message_ids = [m for c in conversation_ids for m in await self._redis.lrange(keys.history(c), 0, -1)]
+        block_keys = [keys.blocks(agent.id), *(keys.caller_blocks(c) for c in conversation_ids)]
+        histories = [keys.block_history(k, keys.text(label)) for k in block_keys for label in await self._redis.hkeys(k)]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.agent_names(owner), agent.name)
             pipe.delete(keys.agent(agent.id), keys.blocks(agent.id), keys.conversations(agent.id))
@@ -76,5 +78,7 @@ class AgentStore:
                 pipe.delete(keys.history(c), keys.buffer(c), keys.caller_blocks(c))
             if message_ids:
                 pipe.delete(*[keys.message(keys.text(m)) for m in message_ids])
+            if histories:
+                pipe.delete(*histories)
             await pipe.execute()
         return True

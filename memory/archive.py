@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Literal
 
 from memory.archival import ArchivalStore, Passage, ScoredPassage, open_archival_store
 from memory.archival.factory import EDGE_DIRECTORY
+from memory.chunking import fit_to_window
 from memory.embedders import DEFAULT_DIM, Embedder, OpenAIEmbedder, SentenceTransformerEmbedder
 
 EmbedderKind = Literal["sentence-transformers", "openai"]
@@ -76,9 +78,21 @@ class ArchivalMemory:
         return cls(await config.open_store(model.dim), model, config.store_description)
 
     async def insert(self, passages: Sequence[Passage]) -> list[str]:
-        """Embed each passage's text and store it; returns the ids (re-inserting an id replaces it)."""
-        vectors = await self.embedder.embed([p.text for p in passages])
-        return await self.store.insert(passages, vectors)
+        """Embed each passage's text and store it; returns the ids (re-inserting an id replaces it).
+
+        A passage longer than the embedder reads is stored as several (`memory.chunking`): the
+        first piece keeps its id, the others get ids derived from it, so a re-insert replaces them all.
+        """
+        pieces = [piece for p in passages for piece in await self._fitted(p)]
+        vectors = await self.embedder.embed([p.text for p in pieces])
+        return await self.store.insert(pieces, vectors)
+
+    async def _fitted(self, passage: Passage) -> list[Passage]:
+        texts = await fit_to_window(passage.text, self.embedder.max_tokens, self.embedder.token_counts)
+        if len(texts) == 1:
+            return [passage]
+        ids = [passage.id] + [str(uuid.uuid5(uuid.UUID(passage.id), str(i))) for i in range(1, len(texts))]
+        return [passage.model_copy(update={"id": i, "text": t}) for i, t in zip(ids, texts, strict=True)]
 
     async def search(
         self, agent_id: str, query: str, *, scopes: Sequence[str], limit: int = 5,

@@ -7,17 +7,33 @@ in `caller_blocks`): each conversation has its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from memory import keys
 from memory.conversations import Conversation
-from memory.records import AgentRecord
+from memory.records import AgentRecord, utc_now
 
 PERSONA = "persona"
 HUMAN = "human"
 DEFAULT_LIMIT = 5000
+OPERATOR = "operator"
+SLEEPTIME = "sleeptime"
+AGENT = "agent"
 LABEL_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class BlockVersion(BaseModel):
+    """One rewrite of a block: who made it, when, and the text before and after."""
+
+    at: datetime = Field(default_factory=utc_now)
+    author: str
+    before: str
+    after: str
 
 
 class BlockLimitError(ValueError):
@@ -97,23 +113,68 @@ class BlockStore:
         return MemoryBlock.model_validate_json(raw) if raw is not None else self._default(agent, label)
 
     async def set(
-        self, agent: AgentRecord, conversation: Conversation | None, label: str, value: str, limit: int | None = None
+        self, agent: AgentRecord, conversation: Conversation | None, label: str, value: str,
+        limit: int | None = None, author: str = OPERATOR,
     ) -> MemoryBlock:
         """Write a block's whole value (and optionally a new limit): the caller's own block if it is per caller.
 
-        Raises `BlockLimitError` when the value is longer than the limit and `CallerRequiredError`
-        for a per-caller block without a conversation; nothing is written then.
+        `author` says who, for the block's history. Raises `BlockLimitError` when the value is
+        longer than the limit and `CallerRequiredError` for a per-caller block without a
+        conversation; nothing is written then.
         """
-        current = await self.get(agent, conversation, label)
-        block = MemoryBlock(
-            label=label, value=value, limit=limit or (current.limit if current else self._default_limit)
-        ).check()
-        await self._redis.hset(self._key(agent, conversation, label), label, block.model_dump_json())
-        return block
+        return await self.edit(agent, conversation, label, lambda _: value, limit, author)
+
+    async def edit(
+        self, agent: AgentRecord, conversation: Conversation | None, label: str, change: Callable[[str], str],
+        limit: int | None = None, author: str = OPERATOR,
+    ) -> MemoryBlock:
+        """Rewrite a block as `change(current text)`, recording the rewrite (who, when, before, after).
+
+        The block and its history entry are written in one transaction that starts over if
+        the block changed meanwhile, so an edit never undoes a concurrent one and `before` is
+        always what was replaced. Whatever `change` raises (a refusal) leaves everything as it was;
+        so do `BlockLimitError` and `CallerRequiredError` (see `set`).
+        """
+        key = self._key(agent, conversation, label)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    current = await self.get(agent, conversation, label)
+                    before = current.value if current else ""
+                    block = MemoryBlock(
+                        label=label, value=change(before), limit=limit or (current.limit if current else self._default_limit)
+                    ).check()
+                    version = BlockVersion(author=author, before=before, after=block.value)
+                    pipe.multi()
+                    pipe.hset(key, label, block.model_dump_json())
+                    pipe.rpush(keys.block_history(key, label), version.model_dump_json())
+                    await pipe.execute()
+                    return block
+                except WatchError:
+                    continue
+
+    async def history(self, agent: AgentRecord, conversation: Conversation | None, label: str) -> Sequence[BlockVersion]:
+        """Every rewrite of a block (as `conversation` sees it), oldest first (version 1 is the first)."""
+        raws = await self._redis.lrange(keys.block_history(self._key(agent, conversation, label), label), 0, -1)
+        return [BlockVersion.model_validate_json(raw) for raw in raws]
+
+    async def revert(
+        self, agent: AgentRecord, conversation: Conversation | None, label: str, version: int, author: str = OPERATOR
+    ) -> MemoryBlock:
+        """Give a block back the text it had after rewrite `version` (0: before the first); recorded as a rewrite too.
+
+        Raises `LookupError` for a version the block never had.
+        """
+        versions = await self.history(agent, conversation, label)
+        if not 0 <= version <= len(versions):
+            raise LookupError(f"memory block {label!r} has versions 0 to {len(versions)}, not {version}")
+        text = versions[0].before if version == 0 else versions[version - 1].after
+        return await self.set(agent, conversation, label, text, author=f"{author} (revert to version {version})")
 
     async def delete(self, conversation: Conversation) -> tuple[str, ...]:
-        """Delete the conversation's own blocks; returns their labels."""
+        """Delete the conversation's own blocks and their histories; returns their labels."""
         key = keys.caller_blocks(conversation.id)
         labels = tuple(sorted(keys.text(label) for label in await self._redis.hkeys(key)))
-        await self._redis.delete(key)
+        await self._redis.delete(key, *(keys.block_history(key, label) for label in labels))
         return labels

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_DIM = 384
+MINILM_MAX_TOKENS = 254  # all-MiniLM-L6-v2 reads 256 tokens, two of them [CLS] and [SEP]
+OPENAI_MAX_TOKENS = 8191
 
 # One CPU-bound encode at a time per process: torch already spreads a batch over the cores.
 _ENCODE_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confab-embed")
@@ -34,9 +36,15 @@ class Embedder(Protocol):
     """Turns texts into unit-length vectors of `dim` floats."""
 
     dim: int
+    max_tokens: int
+    """How many tokens of a text the model reads (known after `warm()`); the rest never reaches the vector."""
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """One normalised vector per text, in the order given."""
+        ...
+
+    async def token_counts(self, texts: list[str]) -> list[int]:
+        """How many tokens each text is to the model (without the model's own special tokens)."""
         ...
 
     async def warm(self) -> None:
@@ -91,6 +99,7 @@ class SentenceTransformerEmbedder:
     ) -> None:
         """Configure the embedder; nothing is loaded until `warm()` or the first `embed()`."""
         self.dim = dim
+        self.max_tokens = MINILM_MAX_TOKENS
         self._model = str(model or default_model_path())
         self._device = device
         self._batch_size = batch_size
@@ -112,9 +121,26 @@ class SentenceTransformerEmbedder:
         )
         return _normalised(np.asarray(matrix, dtype=np.float32))
 
+    def _window(self) -> int:
+        model = self._loaded()
+        if model.max_seq_length is None:
+            return self.max_tokens
+        return model.max_seq_length - model.tokenizer.num_special_tokens_to_add()
+
+    def _count(self, texts: list[str]) -> list[int]:
+        """Blocking tokenisation; runs on the pool (the tokenizer is not safe to share between threads)."""
+        encoded = self._loaded().tokenizer(texts, add_special_tokens=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     async def warm(self) -> None:
-        """Load the model (off the event loop) and check its dimension."""
-        await asyncio.get_running_loop().run_in_executor(_ENCODE_POOL, self._loaded)
+        """Load the model (off the event loop), check its dimension and learn how much text it reads."""
+        self.max_tokens = await asyncio.get_running_loop().run_in_executor(_ENCODE_POOL, self._window)
+
+    async def token_counts(self, texts: list[str]) -> list[int]:
+        """Each text's length in the model's tokens, counted on the shared encode pool."""
+        if not texts:
+            return []
+        return await asyncio.get_running_loop().run_in_executor(_ENCODE_POOL, self._count, texts)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """One unit vector per text, computed on the shared encode pool."""
@@ -146,6 +172,7 @@ class OpenAIEmbedder:
     ) -> None:
         """Create the client; no request is made until `warm()` or `embed()`."""
         self.dim = dim
+        self.max_tokens = OPENAI_MAX_TOKENS
         self._model = model
         self._request_dimensions = request_dimensions
         self._batch_size = batch_size
@@ -168,6 +195,10 @@ class OpenAIEmbedder:
         for start in range(0, len(texts), self._batch_size):
             vectors.extend(await self._embed_batch(texts[start : start + self._batch_size]))
         return vectors
+
+    async def token_counts(self, texts: list[str]) -> list[int]:
+        """An upper estimate (one token per three characters): the endpoint's tokenizer is not known here."""
+        return [-(-len(text) // 3) for text in texts]
 
     async def warm(self) -> None:
         """Embed one probe text, which checks the endpoint, the model name and the dimension."""

@@ -38,6 +38,11 @@ def blocks(agent_id: str) -> str:
     return f"{PREFIX}:blocks:{agent_id}"
 
 
+def block_history(blocks_key: str, label: str) -> str:
+    """List of the rewrites (JSON, oldest first) of block `label` in the blocks hash `blocks_key`."""
+    return f"{blocks_key}:history:{label}"
+
+
 def caller_blocks(conversation_id: str) -> str:
     """Hash of block label -> memory block (JSON): one conversation's own blocks (`human`, ...)."""
     return f"{PREFIX}:caller-blocks:{conversation_id}"

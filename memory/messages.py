@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
 
@@ -10,6 +11,7 @@ from memory import keys
 from memory.records import MessageRecord
 
 _SCAN_PAGE = 200
+SEARCH_SCAN_LIMIT = 1000
 
 
 class MessageStore:
@@ -66,21 +68,28 @@ class MessageStore:
         """How many messages the conversation has had in all."""
         return int(await self._redis.llen(keys.history(conversation_id)))
 
-    async def search(self, conversation_id: str, keyword: str, limit: int = 3) -> list[MessageRecord]:
-        """User and assistant messages containing `keyword` (case-insensitive), newest first."""
-        needle = keyword.casefold()
+    async def search(
+        self, conversation_id: str, keyword: str, limit: int = 3, where: Callable[[MessageRecord], bool] | None = None
+    ) -> list[MessageRecord]:
+        """Messages containing `keyword` as whole words (case-insensitive), newest first.
+
+        What the caller said, the assistant's text and tool results are searched (not hidden
+        notes); `where` narrows further (a date range, the question being asked). Only the
+        newest `SEARCH_SCAN_LIMIT` messages are read, so a keyword nobody said costs a bounded
+        scan, not the whole history: older messages were evicted long ago, and every eviction
+        went to the sleeptime agent, which archived it (archival search reaches them).
+        """
+        pattern = whole_words(keyword)
         found: list[MessageRecord] = []
-        end = -1
-        while len(found) < limit:
+        for end in range(-1, -SEARCH_SCAN_LIMIT - 1, -_SCAN_PAGE):
             ids = await self._redis.lrange(keys.history(conversation_id), end - _SCAN_PAGE + 1, end)
-            if not ids:
-                break
             for message in reversed(await self._load(ids)):
-                if message.role in ("user", "assistant") and not message.hidden and needle in (message.content or "").casefold():
+                if _searchable(message) and pattern.search(message.content or "") and (where is None or where(message)):
                     found.append(message)
                     if len(found) == limit:
-                        break
-            end -= _SCAN_PAGE
+                        return found
+            if len(ids) < _SCAN_PAGE:
+                break
         return found
 
     async def delete(self, conversation_id: str) -> int:
@@ -92,3 +101,12 @@ class MessageStore:
                 pipe.delete(*[keys.message(keys.text(i)) for i in ids])
             await pipe.execute()
         return len(ids)
+
+
+def whole_words(keyword: str) -> re.Pattern[str]:
+    """A case-insensitive pattern for `keyword` standing as whole words ("Tom" matches "Tom's", not "tomorrow")."""
+    return re.compile(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", re.IGNORECASE)
+
+
+def _searchable(message: MessageRecord) -> bool:
+    return message.role in ("user", "assistant", "tool") and not message.hidden

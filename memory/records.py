@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,9 @@ class LLMConfig(BaseModel):
     max_steps: int = Field(default=50, ge=1)
 
 
+MemoryToolName = Literal["memory_insert", "memory_replace", "archival_memory_insert", "archival_memory_search", "conversation_search"]
+
+
 class AgentRecord(BaseModel):
     """An agent: who it is, which model it uses and which tools it may call."""
 
@@ -44,6 +47,9 @@ class AgentRecord(BaseModel):
     mcp_servers: list[MCPServerRecord] = Field(default_factory=list, description="MCP servers whose tools it may call")
     webhooks: list[WebhookToolRecord] = Field(default_factory=list, description="HTTP endpoints it may call as tools")
     timezone: str = "UTC"
+    memory_tools: list[MemoryToolName] = Field(
+        default_factory=lambda: list(get_args(MemoryToolName)), description="memory tools its model may call (default: all)"
+    )
     caller_blocks: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]] = Field(
         default_factory=list, description="custom memory block labels each caller has their own of (`human` always is)"
     )
@@ -70,6 +76,7 @@ class MessageRecord(BaseModel):
     content: str | None = None
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     tool_call_id: str | None = None
+    tool_name: str | None = Field(default=None, description="for a tool result: the tool that produced it")
     hidden: bool = Field(default=False, description="system-authored, not said by the caller")
     interrupted: bool = Field(default=False, description="cut short by barge-in or cancel")
     response_id: str | None = Field(default=None, description="the Realtime response that produced it")

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 30.0
     llm_max_retries: int = 3
     llm_retry_budget_s: float = 8.0
+    sleeptime_model: str | None = Field(default=None, description="model for background memory work (default: the voice model)")
+    sleeptime_base_url: str | None = Field(default=None, description="its endpoint (default: the voice model's)")
+    sleeptime_api_key: str | None = Field(default=None, description="its key (default: the voice key, unless the base URL differs)")
 
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "qdrant_url"))
@@ -55,6 +58,7 @@ class Settings(BaseSettings):
     embedding_dim: int = 384
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None
+    archival_min_score: float = Field(default=0.25, ge=-1.0, le=1.0, description="archival hits below this similarity are dropped")
     max_message_buffer_length: int = 30
     min_message_buffer_length: int = 15
     block_char_limit: int = Field(default=5000, gt=0)

@@ -50,6 +50,11 @@ def add_commands(
     callers_sub = callers.add_subparsers(dest="callers_command", required=True)
     listing = callers_sub.add_parser("list", parents=[owner], help="an agent's callers, most recent first")
     listing.add_argument("agent", help="agent name or id")
+    history = sub.add_parser("history", parents=[caller], help="every rewrite of a memory block: who, when, before and after")
+    history.add_argument("label")
+    revert = sub.add_parser("revert", parents=[caller], help="give a memory block back the text of an earlier version")
+    revert.add_argument("label")
+    revert.add_argument("version", type=int, help="the version number from `memory history` (0: before the first rewrite)")
 
     jobs = commands.add_parser("jobs", help="the background job queue")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -102,6 +107,18 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
             return _fail(str(exc))
         print(f"{block.label}: {len(block.value)}/{block.limit} characters")
         return 0
+    if args.memory_command == "history":
+        try:
+            return await _history(runtime, agent, conversation, args.label)
+        except ValueError as exc:  # CallerRequiredError
+            return _fail(str(exc))
+    if args.memory_command == "revert":
+        try:
+            block = await runtime.memory.blocks.revert(agent, conversation, args.label, args.version)
+        except (LookupError, ValueError) as exc:  # no such version, or CallerRequiredError
+            return _fail(str(exc))
+        print(f"{block.label}: back to version {args.version}, {len(block.value)}/{block.limit} characters")
+        return 0
     archive = await _archive(runtime)
     if isinstance(archive, str):
         return _fail(archive)
@@ -121,6 +138,19 @@ async def _archival_command(
         return 0
     for hit in await archive.search(agent.id, args.query, scopes=_scopes(conversation), limit=args.limit):
         print(f"{hit.score:.3f}\t{hit.passage.created_at.isoformat(timespec='seconds')}\t{hit.passage.text}")
+    return 0
+
+
+async def _history(runtime: Runtime, agent: AgentRecord, conversation: Conversation | None, label: str) -> int:
+    versions = await runtime.memory.blocks.history(agent, conversation, label)
+    if not versions:
+        print(f"[{label}] has never been rewritten")
+        return 0
+    print(f"[{label}] version 0: {versions[0].before!r}")
+    for number, version in enumerate(versions, 1):
+        print(f"version {number}\t{version.at.isoformat(timespec='seconds')}\t{version.author}")
+        print(f"  before: {version.before!r}")
+        print(f"  after:  {version.after!r}")
     return 0
 
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+from datetime import datetime
 
 from redis.asyncio import Redis
 
@@ -16,6 +17,7 @@ from agent.llm import ChatModel
 from agent.prompts import compile_system_prompt
 from agent.sleeptime import SleeptimeAgent
 from agent.tools.base import Tool
+from agent.tools.memory_tools import MemoryTools
 from agent.tools.search_memory import search_memory_tool
 from memory.agents import AgentStore
 from memory.archive import ArchivalConfig, ArchivalMemory
@@ -96,6 +98,8 @@ class MemoryServices:
     agents: AgentStore
     messages: MessageStore
     model_for: Callable[[AgentRecord], ChatModel]
+    """The model for background memory work (the sleeptime agent)."""
+    clock: Callable[[], datetime] = field(default=utc_now)
     blocks: BlockStore = field(init=False)
     conversations: ConversationStore = field(init=False)
     responses: ResponseLocks = field(init=False)
@@ -149,7 +153,7 @@ class MemoryServices:
         requests from the CLI. Archival memory must be open."""
         if self.archive is None:
             raise RuntimeError("open archival memory before starting the sleeptime worker")
-        sleeptime = SleeptimeAgent(self.agents, self.messages, self.blocks, self.archive, self.model_for)
+        sleeptime = SleeptimeAgent(self.agents, self.messages, self.blocks, self.archive, self.model_for, clock=self.clock)
         self.worker = JobWorker(self.jobs, {SLEEPTIME_JOB: sleeptime.handle}, worker_settings(self.settings))
         self.worker.start()
         answer = functools.partial(answer_archive_request, self.archive, self.redis)
@@ -171,7 +175,7 @@ class MemoryServices:
             self.messages.count(conversation.id),
             self._archived(conversation),
         )
-        return compile_system_prompt(blocks, archived, past, agent.timezone, utc_now(), instructions)
+        return compile_system_prompt(blocks, archived, past, agent.timezone, self.clock(), instructions)
 
     async def _archived(self, conversation: Conversation) -> int:
         if self.archive is None:
@@ -189,8 +193,10 @@ class MemoryServices:
             log.info("conversation %s: evicted %d messages, sleeptime job queued", conversation.id, len(eviction.evicted_ids))
 
     def builtin_tools(self, agent: AgentRecord, conversation: Conversation) -> list[Tool]:
-        """The tools every conversation has: `search_memory` (runnable once archival memory is open)."""
-        return [search_memory_tool(agent, conversation, self.messages, self.archive)]
+        """`search_memory` (runnable once archival memory is open), then the memory tools the agent's operator turned on."""
+        min_score = self.settings.archival_min_score
+        memory_tools = MemoryTools(agent, conversation, self.blocks, self.messages, self.archive, min_score).enabled()
+        return [search_memory_tool(agent, conversation, self.messages, self.archive, self.clock, min_score), *memory_tools]
 
     async def readiness(self) -> dict[str, object]:
         """Archival store and worker state for `/readyz`; `reachable` is False when the store does not answer."""

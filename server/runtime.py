@@ -89,7 +89,7 @@ class Runtime:
         await redis.ping()
         agents, messages = AgentStore(redis), MessageStore(redis)
         models: dict[ModelEndpoint, ChatModel] = {}
-        memory = MemoryServices(settings, redis, agents, messages, functools.partial(_model_for, settings, models))
+        memory = MemoryServices(settings, redis, agents, messages, functools.partial(_sleeptime_model_for, settings, models))
         tool_hub = ToolHub(settings.tool_timeout_s, settings.mcp_connect_timeout_s)
         runtime = cls(settings, redis, embedded, agents, messages, KeyRing.parse(settings.api_keys), tool_hub, memory, None, models)
         if not serving:
@@ -180,6 +180,27 @@ def _model_for(settings: Settings, models: dict[ModelEndpoint, ChatModel], agent
         max_retries=base.max_retries,
         retry_budget_s=base.retry_budget_s,
     )
+    return _shared(models, endpoint)
+
+
+def _sleeptime_model_for(settings: Settings, models: dict[ModelEndpoint, ChatModel], agent: AgentRecord) -> ChatModel:
+    """The client for the agent's background memory work: `CONFAB_SLEEPTIME_*`, else its voice model.
+
+    The voice key only goes along when the endpoint is the voice one: a key is never sent
+    to a different base URL.
+    """
+    voice = _model_for(settings, models, agent).endpoint
+    elsewhere = settings.sleeptime_base_url is not None and settings.sleeptime_base_url != voice.base_url
+    return _shared(models, replace(
+        voice,
+        base_url=settings.sleeptime_base_url or voice.base_url,
+        api_key=settings.sleeptime_api_key or (None if elsewhere else voice.api_key),
+        model=settings.sleeptime_model or voice.model,
+    ))
+
+
+def _shared(models: dict[ModelEndpoint, ChatModel], endpoint: ModelEndpoint) -> ChatModel:
+    """The one client of `endpoint` in this process."""
     if endpoint not in models:
         models[endpoint] = ChatModel(endpoint)
     return models[endpoint]

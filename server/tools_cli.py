@@ -8,11 +8,12 @@ import shlex
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from memory.conversations import Conversation
+from memory.records import MemoryToolName
 from memory.tool_records import MCPHttpServer, MCPServerRecord, MCPStdioServer, WebhookToolRecord
 from server.runtime import Runtime
 
@@ -34,6 +35,8 @@ def add_create_options(create: argparse.ArgumentParser) -> None:
                         help="a streamable-HTTP MCP server, e.g. http://127.0.0.1:8000/mcp (repeatable)")
     create.add_argument("--tools-file", action="append", default=[], type=Path, metavar="FILE",
                         help="JSON/TOML with 'mcp_servers' and 'webhooks' lists (repeatable); see README")
+    create.add_argument("--memory-tools", default=",".join(get_args(MemoryToolName)), metavar="NAMES",
+                        help="comma-separated memory tools the agent may call, or 'none' (default: all)")
 
 
 def tool_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -50,7 +53,11 @@ def tool_fields(args: argparse.Namespace) -> dict[str, Any]:
         loaded = _load(path)
         servers.extend(loaded.mcp_servers)
         webhooks.extend(loaded.webhooks)
-    return {"mcp_servers": servers, "webhooks": webhooks}
+    memory_tools = [name.strip() for name in args.memory_tools.split(",") if name.strip() not in ("", "none")]
+    unknown = sorted(set(memory_tools) - set(get_args(MemoryToolName)))
+    if unknown:
+        raise ValueError(f"unknown memory tools {unknown}; choose from {', '.join(get_args(MemoryToolName))}")
+    return {"mcp_servers": servers, "webhooks": webhooks, "memory_tools": memory_tools}
 
 
 def _load(path: Path) -> ToolsFile:

@@ -43,3 +43,13 @@ def wait_for_go() -> str:
     if not go.wait(timeout=10):
         raise TimeoutError("the test never saw the pre-execution message")
     return "done"
+
+
+def lookup_order(email: str) -> dict[str, object]:
+    """Find the caller's latest order.
+
+    Args:
+        email: The email address the order was placed with.
+    """
+    calls.append(("lookup_order", {"email": email}))
+    return {"order_id": "A-7731", "status": "shipped", "carrier": "DHL"}

@@ -77,6 +77,8 @@ class ToolCalls:
     delay: float = 0.0
     usage: tuple[int, int] | None = None
     """(prompt_tokens, completion_tokens) to report, instead of the rough estimate."""
+    with_ids: bool = True
+    """False: stream the calls without any `id`, as some local model servers do."""
 
 
 @dataclass(frozen=True)
@@ -455,7 +457,9 @@ class ScriptedLLM:
         out += [(reply.delay, {"content": p}) for p in _pieces(content, reply.chunk_chars)]
         if isinstance(reply, ToolCalls):
             for index, call in enumerate(reply.calls):
-                header = {"index": index, "id": call.id or f"{call_prefix}_{index}", "type": "function", "function": {"name": call.name, "arguments": ""}}
+                header = {"index": index, "type": "function", "function": {"name": call.name, "arguments": ""}}
+                if reply.with_ids:
+                    header["id"] = call.id or f"{call_prefix}_{index}"
                 out.append((reply.delay, {"tool_calls": [header]}))
                 out += [
                     (reply.delay, {"tool_calls": [{"index": index, "function": {"arguments": frag}}]})

@@ -7,9 +7,12 @@ import collections
 import json
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from redis.asyncio import Redis
 
 from server.config import Settings
 from tests.fakes.llm_server import Call, Reply, Text, ToolCalls
@@ -39,7 +42,8 @@ def older_and_newer(body: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _unnumbered(block: str) -> list[str]:
-    return [re.sub(r"^\d+\. ", "", line) for line in block.strip().splitlines() if line]
+    """Lines without their number and time (`3. [Fri 2026-12-04 14:05] user: hi` -> `user: hi`)."""
+    return [re.sub(r"^\d+\. \[[^\]]*\] ", "", line) for line in block.strip().splitlines() if line]
 
 
 @dataclass
@@ -91,3 +95,13 @@ def tool_result(body: dict[str, Any], name: str = "search_memory") -> dict[str, 
     call_ids = {c["id"] for m in body["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or [] if c["function"]["name"] == name}
     content = [m["content"] for m in body["messages"] if m["role"] == "tool" and m["tool_call_id"] in call_ids][-1]
     return json.loads(content)["result"]
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client of the test settings' Redis, closed at the end."""
+    client = Redis.from_url(settings.redis_url or "")
+    try:
+        yield client
+    finally:
+        await client.aclose()
