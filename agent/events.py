@@ -55,10 +55,22 @@ class TurnFailed:
 
 
 @dataclass(frozen=True)
+class TokenUsage:
+    """Tokens the model reported for a turn, summed over its steps (0 when the endpoint reports none)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """The turn ended; `stop_reason` is `completed`, `client_tools` (waiting for the client), `max_steps` or `failed`."""
 
     stop_reason: str
+    usage: TokenUsage = TokenUsage()
 
 
 AgentEvent = TextDelta | ToolStarted | ToolFinished | ClientToolCall | TurnFailed | TurnDone

@@ -76,7 +76,7 @@ class ChatModel:
         while True:
             try:
                 stream = await self.client.chat.completions.create(
-                    model=self.endpoint.model, stream=True, **request
+                    model=self.endpoint.model, stream=True, stream_options={"include_usage": True}, **request
                 )
                 break
             except _RETRYABLE as exc:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import jiter
 from openai.types.chat import ChatCompletionChunk
 
-from agent.events import TextDelta
+from agent.events import TextDelta, TokenUsage
 from agent.tools.schemas import PRE_EXEC_MSG
 
 
@@ -40,10 +40,13 @@ class StreamParser:
     content: str = ""
     finish_reason: str | None = None
     tool_calls: dict[int, PendingToolCall] = field(default_factory=dict)
+    usage: TokenUsage = TokenUsage()
 
     def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta]:
         """Take one chunk; return the reply text and pre-execution text it adds."""
         out: list[TextDelta] = []
+        if chunk.usage is not None:
+            self.usage = TokenUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
         for choice in chunk.choices:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.client_calls import NO_CLIENT_RESULT, client_result, unanswered_calls
-from agent.events import AgentEvent, ClientToolCall, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from agent.events import AgentEvent, ClientToolCall, TokenUsage, ToolFinished, ToolStarted, TurnDone, TurnFailed
 from agent.llm import ChatModel, ModelError
 from agent.prompts import APOLOGY, HIDDEN_TOOL_FOLLOW_UP
 from agent.streaming import StreamParser
@@ -40,6 +40,7 @@ class VoiceAgent:
     system_prompt: Callable[[], Awaitable[str]]
     after_turn: Callable[[], Awaitable[None]] | None = None
     _response_id: str | None = field(default=None, init=False)
+    _usage: TokenUsage = field(default=TokenUsage(), init=False)
 
     async def add_user_message(self, text: str, hidden: bool = False) -> MessageRecord:
         """Persist something the caller said (or a hidden system note) into history and context."""
@@ -110,6 +111,7 @@ class VoiceAgent:
         Calls to client-side tools are handed over (`ClientToolCall`) and end the turn.
         """
         self._response_id = response_id
+        self._usage = TokenUsage()
         await self._close_unanswered()
         for _ in range(self.agent.llm.max_steps):
             parser = StreamParser()
@@ -117,6 +119,7 @@ class VoiceAgent:
                 async for chunk in self.model.stream(**await self._request()):
                     for delta in parser.feed(chunk):
                         yield delta
+                self._usage += parser.usage
             except ModelError as exc:
                 await self._save_partial(parser)
                 yield TurnFailed(str(exc), exc.code, APOLOGY)
@@ -157,7 +160,7 @@ class VoiceAgent:
         """End the turn: run the `after_turn` upkeep (the buffer trim) before reporting it done."""
         if self.after_turn is not None:
             await self.after_turn()
-        return TurnDone(stop_reason)
+        return TurnDone(stop_reason, self._usage)
 
     def _assistant(
         self, content: str | None, tool_calls: list[ToolCallRecord] | None = None, interrupted: bool = False

@@ -12,8 +12,11 @@ from websockets.http11 import Request, Response
 
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
+from server.chat.routes import MODELS_PATH, ChatCompletions, is_chat_path
 from server.http import json_response, text_response
 from server.metrics import ACTIVE_SESSIONS, exposition
+from server.model_names import agent_for_model
+from server.plain_http import HttpReply, HttpRequest, PlainHttp, error_body, json_reply
 from server.realtime.protocol import ServerEventEncoder, error_event
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 REALTIME_PATH = "/v1/realtime"
 WEBSOCKET_PATHS = {REALTIME_PATH, TWILIO_PATH}
+HEAD_TIMEOUT_S = 10.0
 
 
 class Gateway:
@@ -33,6 +37,8 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.sessions = 0
+        self.chat = ChatCompletions(runtime)
+        self.plain_http = PlainHttp(self.http_request, runtime.settings.max_frame_bytes, HEAD_TIMEOUT_S)
         self._server: Server | None = None
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
@@ -64,6 +70,8 @@ class Gateway:
             return static_response(path)
         if is_agents_path(path):
             return await agents_response(self.runtime, request, path)
+        if path == MODELS_PATH:
+            return await self.chat.models(request)
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
         if path == TWILIO_PATH:
@@ -71,6 +79,13 @@ class Gateway:
         if self.runtime.keys.owner_of(presented_key(request.headers)) is None:
             return json_response(HTTPStatus.UNAUTHORIZED, {"error": {"code": "invalid_api_key", "message": "missing or invalid API key"}})
         return None
+
+    async def http_request(self, request: HttpRequest) -> HttpReply:
+        """The routes that take a request body (POST)."""
+        path = urlsplit(request.path).path
+        if is_chat_path(path):
+            return await self.chat.handle(request)
+        return json_reply(HTTPStatus.NOT_FOUND, error_body(HTTPStatus.NOT_FOUND, f"no route for {request.method} {path}", "not_found"))
 
     @staticmethod
     def select_subprotocol(connection: ServerConnection, subprotocols: list[str]) -> str | None:
@@ -104,7 +119,7 @@ class Gateway:
         owner = self.runtime.keys.owner_of(presented_key(request.headers))
         assert owner is not None
         wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
-        agent = await self.runtime.agents.resolve(owner, wanted)
+        agent = await agent_for_model(self.runtime.agents, owner, wanted)
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
             reason = f"unknown agent {wanted!r}"
@@ -133,6 +148,8 @@ class Gateway:
             select_subprotocol=self.select_subprotocol,
             max_size=settings.max_frame_bytes,
             max_queue=64,
+            create_connection=self.plain_http.connection_class(),
+            open_timeout=None,  # the connection class times out a request that does not arrive (HEAD_TIMEOUT_S)
         )
         return self._server
 
@@ -145,5 +162,6 @@ class Gateway:
     async def stop(self) -> None:
         """Stop accepting, close every connection and wait for sessions to end."""
         if self._server is not None:
+            self.plain_http.cancel_all()
             self._server.close()
             await self._server.wait_closed()

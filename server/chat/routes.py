@@ -1,0 +1,176 @@
+"""The HTTP side of chat completions: `POST /v1/chat/completions` (and the reference's
+`/v1/voice-beta/{agent_id}/chat/completions`), `GET /v1/models`.
+
+Thin: authenticate, read the body (`server.chat.request`), apply the turn to the agent's
+memory (`server.chat.turn`), then stream the agent's events as chunks (`server.chat.chunks`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from openai.types.chat import ChatCompletion
+from openai.types.completion_usage import CompletionUsage
+from openai.types.realtime import RealtimeFunctionTool
+from websockets.http11 import Request, Response
+
+from agent.events import AgentEvent, TurnDone
+from memory.records import AgentRecord
+from server.auth import presented_key
+from server.chat.chunks import DONE, ChunkEncoder, new_completion_id, sse
+from server.chat.request import CALLER_HEADER, ChatRequest, InvalidRequest, caller_of, parse_request, turn_input
+from server.chat.turn import apply_input
+from server.model_names import agent_for_model
+from server.plain_http import HttpReply, HttpRequest, StreamingResponse, error_body, json_reply
+from server.realtime.client_tools import ClientTools
+from server.runtime import Runtime
+
+CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+_VOICE_BETA_PATH = re.compile(r"/v1/voice-beta/([^/]+)/chat/completions")
+
+
+def is_chat_path(path: str) -> bool:
+    """Whether `path` is one of the chat-completions routes."""
+    return path == CHAT_PATH or _VOICE_BETA_PATH.fullmatch(path) is not None
+
+
+class _Refused(Exception):
+    def __init__(self, status: HTTPStatus, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.reply = json_reply(status, error_body(status, message, code, param))
+
+
+class ChatCompletions:
+    """Serves chat completions for every owner; one request is one turn of one caller.
+
+    A request for a conversation whose previous turn still runs in this process cancels that
+    turn first (the platform has moved on: the caller spoke again), so turns never interleave.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._running: dict[tuple[str, str | None], asyncio.Task[Any]] = {}
+
+    async def models(self, request: Request) -> Response:
+        """`GET /v1/models`: the owner's agents as OpenAI model objects."""
+        owner = self.runtime.keys.owner_of(presented_key(request.headers))
+        if owner is None:
+            return _unauthorized()
+        agents = await self.runtime.agents.list(owner)
+        return json_reply(HTTPStatus.OK, {"object": "list", "data": [_model_object(a) for a in agents]})
+
+    async def handle(self, request: HttpRequest) -> HttpReply:
+        """Answer one `POST` to a chat-completions route."""
+        try:
+            return await self._handle(request)
+        except InvalidRequest as exc:
+            return json_reply(HTTPStatus.BAD_REQUEST, error_body(HTTPStatus.BAD_REQUEST, str(exc), "invalid_request", exc.param))
+        except _Refused as refused:
+            return refused.reply
+
+    async def _handle(self, request: HttpRequest) -> HttpReply:
+        if request.method != "POST":
+            raise _Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here; POST a chat request", "method_not_allowed")
+        owner = self.runtime.keys.owner_of(presented_key(request.headers))
+        if owner is None:
+            return _unauthorized()
+        if len(self._running) >= self.runtime.settings.max_sessions:
+            raise _Refused(HTTPStatus.TOO_MANY_REQUESTS, "too many turns in progress; try again shortly", "rate_limit_exceeded")
+        body = parse_request(request.body)
+        beta = _VOICE_BETA_PATH.fullmatch(urlsplit(request.path).path)
+        wanted = unquote(beta[1]) if beta else body.model
+        agent = await agent_for_model(self.runtime.agents, owner, wanted)
+        if agent is None:
+            raise _Refused(HTTPStatus.NOT_FOUND, f"unknown agent {wanted!r}", "model_not_found", "model")
+        caller = caller_of(body, request.headers.get(CALLER_HEADER))
+        turn = turn_input(body)
+        voice_agent = self.runtime.voice_agent(agent, turn.instructions, client_tools=_platform_tools(body))
+        key = (agent.id, caller)
+        await self._take_over(key)
+        try:
+            await apply_input(voice_agent, turn)
+        except BaseException:
+            self._release(key)
+            raise
+        encoder = ChunkEncoder(new_completion_id(), body.model)
+        events = voice_agent.step_stream(encoder.completion_id)
+        if body.stream:
+            return StreamingResponse(HTTPStatus.OK, "text/event-stream", self._stream(key, events, encoder, body.include_usage))
+        return json_reply(HTTPStatus.OK, (await self._complete(key, events, encoder)).model_dump(mode="json", exclude_none=True))
+
+    async def _take_over(self, key: tuple[str, str | None]) -> None:
+        """Cancel the conversation's running turn, if any, wait for it to be persisted, and claim the conversation."""
+        previous = self._running.get(key)
+        current = asyncio.current_task()
+        assert current is not None
+        self._running[key] = current
+        if previous is not None and previous is not current and not previous.done():
+            previous.cancel()
+            await asyncio.wait([previous])
+
+    def _release(self, key: tuple[str, str | None]) -> None:
+        if self._running.get(key) is asyncio.current_task():
+            del self._running[key]
+
+    async def _stream(
+        self, key: tuple[str, str | None], events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder, include_usage: bool
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            yield sse(encoder.role())
+            usage = CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+            async with aclosing(events):  # a client that leaves closes it: the step is persisted at once
+                async for event in events:
+                    for chunk in encoder.feed(event):
+                        yield sse(chunk)
+                    if isinstance(event, TurnDone):
+                        usage = _usage(event)
+            if include_usage:
+                yield sse(encoder.usage(usage))
+            yield DONE
+        finally:
+            self._release(key)
+
+    async def _complete(self, key: tuple[str, str | None], events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder) -> ChatCompletion:
+        try:
+            usage = CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+            async with aclosing(events):
+                async for event in events:
+                    encoder.feed(event)
+                    if isinstance(event, TurnDone):
+                        usage = _usage(event)
+            return encoder.completion(usage)
+        finally:
+            self._release(key)
+
+
+def _usage(done: TurnDone) -> CompletionUsage:
+    prompt, completion = done.usage.prompt_tokens, done.usage.completion_tokens
+    return CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def _platform_tools(body: ChatRequest) -> ClientTools | None:
+    """The tools the platform declared, offered to the model next to the agent's; the platform runs them."""
+    if not body.tools:
+        return None
+    tools = ClientTools()
+    tools.declare([
+        RealtimeFunctionTool(type="function", name=t.function.name, description=t.function.description, parameters=t.function.parameters)
+        for t in body.tools
+    ])
+    return tools
+
+
+def _model_object(agent: AgentRecord) -> dict[str, Any]:
+    return {"id": agent.name, "object": "model", "created": int(agent.created_at.timestamp()), "owned_by": agent.owner}
+
+
+def _unauthorized() -> Response:
+    return json_reply(HTTPStatus.UNAUTHORIZED, error_body(HTTPStatus.UNAUTHORIZED, "missing or invalid API key", "invalid_api_key"))
+
