@@ -82,7 +82,7 @@ class VapiCall(_Lenient):
 class ChatRequest(_Lenient):
     """The fields of a chat-completions body that Confab reads."""
 
-    model: str = Field(min_length=1)
+    model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -99,7 +99,7 @@ class ChatCompletions:
         except BaseException:
             self._release(key)
             raise
-        encoder = ChunkEncoder(new_completion_id(), body.model)
+        encoder = ChunkEncoder(new_completion_id(), body.model or agent.name)
         events = voice_agent.step_stream(encoder.completion_id)
         if body.stream:
             return StreamingResponse(HTTPStatus.OK, "text/event-stream", self._stream(key, events, encoder, body.include_usage))
