@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,7 @@ class VoiceAgent:
             request["temperature"] = self.agent.llm.temperature
         return request
 
-    async def step_stream(self, response_id: str | None = None) -> AsyncIterator[AgentEvent]:
+    async def step_stream(self, response_id: str | None = None) -> AsyncGenerator[AgentEvent, None]:
         """Answer what is in the context: yields text as it streams, tool events, then `TurnDone`.
 
         Every message this answer persists is tagged with `response_id`, so a later

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageFunctionToolCall
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageFunctionToolCall, ChatCompletionMessageToolCallUnion
 from openai.types.chat.chat_completion import Choice
 from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall, ChoiceDeltaToolCallFunction
@@ -95,7 +95,7 @@ class ChunkEncoder:
 
     def completion(self, usage: CompletionUsage) -> ChatCompletion:
         """The whole answer as one `chat.completion` (for `stream: false`)."""
-        tool_calls = [
+        tool_calls: list[ChatCompletionMessageToolCallUnion] = [
             ChatCompletionMessageFunctionToolCall(id=c.call_id, type="function", function=Function(name=c.name, arguments=c.arguments))
             for c in self.calls
         ]
