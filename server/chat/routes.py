@@ -32,6 +32,7 @@ from server.realtime.client_tools import ClientTools
 from server.runtime import Runtime
 
 CHAT_PATH = "/v1/chat/completions"
+_NO_USAGE = CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
 MODELS_PATH = "/v1/models"
 _VOICE_BETA_PATH = re.compile(r"/v1/voice-beta/([^/]+)/chat/completions")
 
@@ -81,7 +82,7 @@ class ChatCompletions:
         owner = self.runtime.keys.owner_of(presented_key(request.headers))
         if owner is None:
             return _unauthorized()
-        if len(self._running) >= self.runtime.settings.max_sessions:
+        if len(self._running) >= self.runtime.settings.max_sessions:  # claims are dropped when their request ends
             raise _Refused(HTTPStatus.TOO_MANY_REQUESTS, "too many turns in progress; try again shortly", "rate_limit_exceeded")
         body = parse_request(request.body)
         beta = _VOICE_BETA_PATH.fullmatch(urlsplit(request.path).path)
@@ -94,60 +95,48 @@ class ChatCompletions:
         voice_agent = self.runtime.voice_agent(agent, turn.instructions, client_tools=_platform_tools(body))
         key = (agent.id, caller)
         await self._take_over(key)
-        try:
-            await apply_input(voice_agent, turn)
-        except BaseException:
-            self._release(key)
-            raise
+        await apply_input(voice_agent, turn)
         encoder = ChunkEncoder(new_completion_id(), body.model or agent.name)
         events = voice_agent.step_stream(encoder.completion_id)
         if body.stream:
-            return StreamingResponse(HTTPStatus.OK, "text/event-stream", self._stream(key, events, encoder, body.include_usage))
-        return json_reply(HTTPStatus.OK, (await self._complete(key, events, encoder)).model_dump(mode="json", exclude_none=True))
+            return StreamingResponse(HTTPStatus.OK, "text/event-stream", self._stream(events, encoder, body.include_usage))
+        return json_reply(HTTPStatus.OK, (await self._complete(events, encoder)).model_dump(mode="json", exclude_none=True))
 
     async def _take_over(self, key: tuple[str, str | None]) -> None:
-        """Cancel the conversation's running turn, if any, wait for it to be persisted, and claim the conversation."""
+        """Claim the conversation for this request's task (until it ends), cancelling the turn
+        still running in it and waiting until that turn is persisted."""
         previous = self._running.get(key)
         current = asyncio.current_task()
         assert current is not None
         self._running[key] = current
-        if previous is not None and previous is not current and not previous.done():
+        current.add_done_callback(lambda task: self._running.pop(key) if self._running.get(key) is task else None)
+        if previous is not None and not previous.done():
             previous.cancel()
             await asyncio.wait([previous])
 
-    def _release(self, key: tuple[str, str | None]) -> None:
-        if self._running.get(key) is asyncio.current_task():
-            del self._running[key]
+    @staticmethod
+    async def _stream(events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder, include_usage: bool) -> AsyncGenerator[bytes, None]:
+        yield sse(encoder.role())
+        usage = _NO_USAGE
+        async with aclosing(events):  # a client that leaves closes it: the step is persisted at once
+            async for event in events:
+                for chunk in encoder.feed(event):
+                    yield sse(chunk)
+                if isinstance(event, TurnDone):
+                    usage = _usage(event)
+        if include_usage:
+            yield sse(encoder.usage(usage))
+        yield DONE
 
-    async def _stream(
-        self, key: tuple[str, str | None], events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder, include_usage: bool
-    ) -> AsyncGenerator[bytes, None]:
-        try:
-            yield sse(encoder.role())
-            usage = CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
-            async with aclosing(events):  # a client that leaves closes it: the step is persisted at once
-                async for event in events:
-                    for chunk in encoder.feed(event):
-                        yield sse(chunk)
-                    if isinstance(event, TurnDone):
-                        usage = _usage(event)
-            if include_usage:
-                yield sse(encoder.usage(usage))
-            yield DONE
-        finally:
-            self._release(key)
-
-    async def _complete(self, key: tuple[str, str | None], events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder) -> ChatCompletion:
-        try:
-            usage = CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
-            async with aclosing(events):
-                async for event in events:
-                    encoder.feed(event)
-                    if isinstance(event, TurnDone):
-                        usage = _usage(event)
-            return encoder.completion(usage)
-        finally:
-            self._release(key)
+    @staticmethod
+    async def _complete(events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder) -> ChatCompletion:
+        usage = _NO_USAGE
+        async with aclosing(events):
+            async for event in events:
+                encoder.feed(event)
+                if isinstance(event, TurnDone):
+                    usage = _usage(event)
+        return encoder.completion(usage)
 
 
 def _usage(done: TurnDone) -> CompletionUsage:

@@ -294,3 +294,19 @@ async def test_the_reference_voice_beta_route_answers_for_the_agent_in_its_path(
         chunks = await _stream(client, [{"role": "user", "content": "Hello?"}], model="gpt-4o")
     assert _content(chunks) == "Concierge speaking."
     assert [m.content for m in await _history(settings.redis_url, "concierge")] == ["Hello?", "Concierge speaking."]
+
+
+async def test_a_new_turn_of_the_same_caller_cancels_the_one_still_running(chat_server: Gateway, llm: ScriptedLLM, redis_url: str) -> None:
+    llm.script(Text("A long answer that is still being written when the caller speaks again.", chunk_chars=2, delay=0.05), Text("Sure."))
+    client = _client(chat_server)
+    first = await client.chat.completions.create(model="default", messages=[{"role": "user", "content": "Tell me everything."}], stream=True, user="ann")
+    async for chunk in first:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    second = await _stream(client, [{"role": "user", "content": "Stop, just say sure."}], user="ann")
+    with pytest.raises(openai.APIError):
+        async for _ in first:
+            pass
+    assert _content(second) == "Sure."
+    history = await _history(redis_url)
+    assert [(m.role, m.interrupted) for m in history] == [("user", False), ("assistant", True), ("user", False), ("assistant", False)]
