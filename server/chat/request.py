@@ -137,13 +137,16 @@ class TurnInput:
     `user_text` is the newest user message after the last assistant message (None: the
     request only continues the turn with tool results, or asks the agent to speak first);
     `heard` is that last assistant message's text, which shows how much of Confab's last
-    answer the caller heard; `instructions` joins the platform's system messages.
+    answer the caller heard; `instructions` joins the platform's system messages; `earlier`
+    is the resent conversation before the new input (system messages aside), which only an
+    anonymous caller's turn uses, having no memory of its own.
     """
 
     user_text: str | None
     tool_outputs: tuple[ToolOutput, ...]
     heard: str | None
     instructions: str | None
+    earlier: tuple[ChatMessage, ...] = ()
 
 
 def turn_input(request: ChatRequest) -> TurnInput:
@@ -163,4 +166,5 @@ def turn_input(request: ChatRequest) -> TurnInput:
     previous = messages[last_assistant] if last_assistant >= 0 else None
     heard = previous.text() if previous is not None and not previous.tool_calls else None
     system = "\n\n".join(m.text() for m in messages if m.role in ("system", "developer") and m.text().strip())
-    return TurnInput(users[-1] if users else None, outputs, heard, system or None)
+    earlier = tuple(m for m in messages[: last_assistant + 1] if m.role not in ("system", "developer"))
+    return TurnInput(users[-1] if users else None, outputs, heard, system or None, earlier)
