@@ -28,6 +28,7 @@ from memory.archival import Passage
 from memory.archive import ArchivalMemory
 from memory.blocks import HUMAN, PERSONA, BlockLimitError, BlockStore
 from memory.buffer import Eviction
+from memory.conversations import Conversation
 from memory.jobs import Job
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord, ToolCallRecord
@@ -134,21 +135,25 @@ class Transcript:
         return self.older[chunk.start_index : chunk.end_index + 1]
 
 
-def chunk_passage(agent_id: str, lines: list[MessageRecord], context: str) -> Passage:
-    """A chunk as a passage: the context sentence then the lines; dated by its first line.
+def chunk_passage(conversation: Conversation, lines: list[MessageRecord], context: str) -> Passage:
+    """A chunk as a passage of the conversation: the context sentence then the lines; dated by its first line.
 
     Its id derives from the lines it spans, so a retried job replaces rather than duplicates it.
     """
     text = "\n".join([context.strip(), *(f"{m.role}: {m.content}" for m in lines)])
-    passage_id = uuid.uuid5(_PASSAGE_NAMESPACE, f"{agent_id}:{lines[0].id}:{lines[-1].id}")
-    return Passage(id=str(passage_id), agent_id=agent_id, text=text, created_at=lines[0].created_at, tags=[PASSAGE_TAG])
+    passage_id = uuid.uuid5(_PASSAGE_NAMESPACE, f"{conversation.id}:{lines[0].id}:{lines[-1].id}")
+    return Passage(
+        id=str(passage_id), agent_id=conversation.agent_id, conversation_id=conversation.id,
+        text=text, created_at=lines[0].created_at, tags=[PASSAGE_TAG],
+    )
 
 
 @dataclass
 class _Run:
-    """One sleeptime run's tools, bound to its agent and transcript."""
+    """One sleeptime run's tools, bound to its agent, conversation and transcript."""
 
     agent: AgentRecord
+    conversation: Conversation
     transcript: Transcript
     blocks: BlockStore
     archive: ArchivalMemory
@@ -173,19 +178,19 @@ class _Run:
 
     async def store_memories(self, args: StoreMemoriesArgs) -> str:
         """Archive every chunk (all checked before any is stored)."""
-        passages = [chunk_passage(self.agent.id, self.transcript.chunk(c), c.context) for c in args.chunks]
+        passages = [chunk_passage(self.conversation, self.transcript.chunk(c), c.context) for c in args.chunks]
         await self.archive.insert(passages)
         return f"archived {len(passages)} chunks"
 
     async def rethink_user_memory(self, args: RethinkArgs) -> str:
-        """Rewrite the `human` block."""
-        block = await self.blocks.set(self.agent, HUMAN, args.new_memory)
+        """Rewrite the conversation's `human` block."""
+        block = await self.blocks.set(self.agent, self.conversation, HUMAN, args.new_memory)
         return f"the <{HUMAN}> block now has {len(block.value)}/{block.limit} characters"
 
 
 @dataclass
 class SleeptimeAgent:
-    """Handles `sleeptime` jobs: one run per eviction, serialised per agent within this process."""
+    """Handles `sleeptime` jobs: one run per eviction, serialised per conversation within this process."""
 
     agents: AgentStore
     messages: MessageStore
@@ -207,28 +212,30 @@ class SleeptimeAgent:
         )
         if not transcript.older:
             return
-        async with self._locks[agent.id]:
-            await self._converse(agent, transcript)
+        conversation = eviction.conversation
+        async with self._locks[conversation.id]:
+            await self._converse(agent, conversation, transcript)
 
-    async def _converse(self, agent: AgentRecord, transcript: Transcript) -> None:
-        run = _Run(agent, transcript, self.blocks, self.archive)
-        persona, human = await self.blocks.get(agent, PERSONA), await self.blocks.get(agent, HUMAN)
+    async def _converse(self, agent: AgentRecord, conversation: Conversation, transcript: Transcript) -> None:
+        run = _Run(agent, conversation, transcript, self.blocks, self.archive)
+        persona = await self.blocks.get(agent, conversation, PERSONA)
+        human = await self.blocks.get(agent, conversation, HUMAN)
         assert persona is not None and human is not None
-        conversation: list[dict[str, Any]] = [
+        dialogue: list[dict[str, Any]] = [
             {"role": "system", "content": SLEEPTIME_SYSTEM_PROMPT},
             {"role": "user", "content": sleeptime_request(transcript.render(), persona, human)},
         ]
         model = self.model_for(agent)
         for _ in range(self.max_steps):
-            calls = await self._step(model, conversation)
+            calls = await self._step(model, dialogue)
             if not calls:
                 return
             for call in calls:
                 content = await run.call(call.name, call.arguments)
-                conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                dialogue.append({"role": "tool", "tool_call_id": call.id, "content": content})
             if run.finished:
                 return
-        log.warning("sleeptime run for agent %s did not finish within %d steps", agent.id, self.max_steps)
+        log.warning("sleeptime run for conversation %s did not finish within %d steps", conversation.id, self.max_steps)
 
     async def _step(self, model: ChatModel, conversation: list[dict[str, Any]]) -> list[PendingToolCall]:
         """One model call; appends its assistant message and returns its tool calls (ids filled in)."""
@@ -240,6 +247,6 @@ class SleeptimeAgent:
             call.id = call.id or f"call_{uuid.uuid4().hex[:12]}"
         records = [ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments or "{}") for c in calls]
         conversation.append(
-            MessageRecord(agent_id="sleeptime", role="assistant", content=parser.content or None, tool_calls=records).to_openai()
+            MessageRecord(conversation_id="sleeptime", role="assistant", content=parser.content or None, tool_calls=records).to_openai()
         )
         return calls

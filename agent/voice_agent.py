@@ -16,6 +16,7 @@ from agent.prompts import APOLOGY, HIDDEN_TOOL_FOLLOW_UP
 from agent.streaming import StreamParser
 from agent.tools.base import CallContext
 from agent.tools.toolset import ToolArgumentsError, ToolResult, ToolSet
+from memory.conversations import Conversation
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord, ToolCallRecord
 
@@ -26,7 +27,7 @@ _CANCELLED_RESULT = ToolResult(json.dumps({"error": "cancelled: the caller inter
 
 @dataclass
 class VoiceAgent:
-    """One agent's turn-taking loop (the reference is Letta's VoiceAgent).
+    """One agent's turn-taking loop in one caller's conversation (the reference is Letta's VoiceAgent).
 
     `system_prompt` compiles the system message afresh for every step (memory blocks
     and counts change between steps). Messages are persisted as soon as they are
@@ -34,6 +35,7 @@ class VoiceAgent:
     """
 
     agent: AgentRecord
+    conversation: Conversation
     model: ChatModel
     tools: ToolSet
     messages: MessageStore
@@ -45,7 +47,7 @@ class VoiceAgent:
     async def add_user_message(self, text: str, hidden: bool = False) -> MessageRecord:
         """Persist something the caller said (or a hidden system note) into history and context."""
         await self._close_unanswered()
-        message = MessageRecord(agent_id=self.agent.id, role="user", content=text, hidden=hidden)
+        message = MessageRecord(conversation_id=self.conversation.id, role="user", content=text, hidden=hidden)
         await self.messages.append([message])
         return message
 
@@ -54,7 +56,7 @@ class VoiceAgent:
 
         The hidden "summarize the result" note follows the last awaited result.
         """
-        waiting = unanswered_calls(await self.messages.buffer(self.agent.id))
+        waiting = unanswered_calls(await self.messages.buffer(self.conversation.id))
         if call_id not in {c.id for c in waiting}:
             return False
         await self.messages.append(self._tool_messages({call_id: client_result(output)}, follow_up=len(waiting) == 1))
@@ -62,7 +64,7 @@ class VoiceAgent:
 
     async def _close_unanswered(self) -> None:
         """Give client-side calls still waiting an error result, so the conversation can go on."""
-        waiting = unanswered_calls(await self.messages.buffer(self.agent.id))
+        waiting = unanswered_calls(await self.messages.buffer(self.conversation.id))
         if waiting:
             await self.messages.append(self._tool_messages({c.id: NO_CLIENT_RESULT for c in waiting}, follow_up=True))
 
@@ -74,7 +76,7 @@ class VoiceAgent:
         lose their text (their tool calls stay, so the conversation remains valid).
         """
         budget = len(heard.split())
-        for message in await self.messages.for_response(self.agent.id, response_id):
+        for message in await self.messages.for_response(self.conversation.id, response_id):
             if message.role != "assistant" or not message.content:
                 continue
             words = message.content.split()
@@ -88,7 +90,7 @@ class VoiceAgent:
 
     async def _request(self) -> dict[str, Any]:
         await self.tools.refresh()
-        context = await self.messages.buffer(self.agent.id)
+        context = await self.messages.buffer(self.conversation.id)
         request: dict[str, Any] = {
             "messages": [{"role": "system", "content": await self.system_prompt()}]
             + [m.to_openai() for m in context],
@@ -166,7 +168,7 @@ class VoiceAgent:
         self, content: str | None, tool_calls: list[ToolCallRecord] | None = None, interrupted: bool = False
     ) -> MessageRecord:
         return MessageRecord(
-            agent_id=self.agent.id,
+            conversation_id=self.conversation.id,
             role="assistant",
             content=content,
             tool_calls=tool_calls or [],
@@ -194,11 +196,11 @@ class VoiceAgent:
     def _tool_messages(self, results: dict[str, ToolResult], follow_up: bool) -> list[MessageRecord]:
         """Tool result messages, then (with `follow_up`) the hidden note asking the model to sum them up."""
         messages = [
-            MessageRecord(agent_id=self.agent.id, role="tool", content=r.content, tool_call_id=call_id, response_id=self._response_id)
+            MessageRecord(conversation_id=self.conversation.id, role="tool", content=r.content, tool_call_id=call_id, response_id=self._response_id)
             for call_id, r in results.items()
         ]
         if follow_up:
-            messages.append(MessageRecord(agent_id=self.agent.id, role="user", content=HIDDEN_TOOL_FOLLOW_UP, hidden=True))
+            messages.append(MessageRecord(conversation_id=self.conversation.id, role="user", content=HIDDEN_TOOL_FOLLOW_UP, hidden=True))
         return messages
 
     def _client_arguments(self, call: ToolCallRecord) -> str:

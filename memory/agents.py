@@ -63,14 +63,17 @@ class AgentStore:
         return sorted(agents, key=lambda a: a.name)
 
     async def delete(self, owner: str, name_or_id: str) -> bool:
-        """Delete the agent, its conversation and its memory blocks; False when there was none."""
+        """Delete the agent, its shared blocks and every conversation it had; False when there was none."""
         agent = await self.get(owner, name_or_id)
         if agent is None:
             return False
-        message_ids = await self._redis.lrange(keys.history(agent.id), 0, -1)
+        conversation_ids = [c.decode() for c in await self._redis.hkeys(keys.conversations(agent.id))]
+        message_ids = [m for c in conversation_ids for m in await self._redis.lrange(keys.history(c), 0, -1)]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.agent_names(owner), agent.name)
-            pipe.delete(keys.agent(agent.id), keys.history(agent.id), keys.buffer(agent.id), keys.blocks(agent.id))
+            pipe.delete(keys.agent(agent.id), keys.blocks(agent.id), keys.conversations(agent.id))
+            for c in conversation_ids:
+                pipe.delete(keys.history(c), keys.buffer(c), keys.caller_blocks(c))
             if message_ids:
                 pipe.delete(*[keys.message(m.decode()) for m in message_ids])
             await pipe.execute()

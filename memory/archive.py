@@ -62,7 +62,7 @@ class ArchivalConfig:
 
 @dataclass
 class ArchivalMemory:
-    """Embeds and stores passages, and searches them by meaning within one agent."""
+    """Embeds and stores passages, and searches them by meaning within one agent and the scopes asked for."""
 
     store: ArchivalStore
     embedder: Embedder
@@ -81,15 +81,19 @@ class ArchivalMemory:
         return await self.store.insert(passages, vectors)
 
     async def search(
-        self, agent_id: str, query: str, *, limit: int = 5, start: datetime | None = None, end: datetime | None = None
+        self, agent_id: str, query: str, *, scopes: Sequence[str], limit: int = 5,
+        start: datetime | None = None, end: datetime | None = None,
     ) -> list[ScoredPassage]:
-        """The agent's passages closest in meaning to `query`, created within [start, end], best first."""
+        """The agent's passages of `scopes` (e.g. `Conversation.scopes`) closest in meaning to `query`,
+        created within [start, end], best first."""
+        if not scopes:
+            raise ValueError("an archival search needs the scopes it may look in")
         [vector] = await self.embedder.embed([query])
-        return await self.store.search(agent_id, vector, limit=limit, start=start, end=end)
+        return await self.store.search(agent_id, vector, limit=limit, start=start, end=end, scopes=scopes)
 
-    async def count(self, agent_id: str) -> int:
-        """How many passages the agent has."""
-        return await self.store.count(agent_id)
+    async def count(self, agent_id: str, scopes: Sequence[str] = ()) -> int:
+        """How many passages the agent has (in `scopes` only, when given)."""
+        return await self.store.count(agent_id, scopes)
 
     async def healthy(self) -> bool:
         """Whether the store answers."""

@@ -1,4 +1,9 @@
-"""Memory blocks: labelled pieces of text (`persona`, `human`, custom) always in the agent's prompt."""
+"""Memory blocks: labelled pieces of text (`persona`, `human`, custom) always in the agent's prompt.
+
+Some blocks belong to the agent and every caller sees them (`persona`, and custom blocks by
+default); others belong to each caller (`human`, and the custom labels the agent declares
+in `caller_blocks`): each conversation has its own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from memory import keys
+from memory.conversations import Conversation
 from memory.records import AgentRecord
 
 PERSONA = "persona"
@@ -16,6 +22,10 @@ LABEL_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
 class BlockLimitError(ValueError):
     """An edit that would make a block longer than its character limit."""
+
+
+class CallerRequiredError(ValueError):
+    """A per-caller block was addressed without saying whose."""
 
 
 class MemoryBlock(BaseModel):
@@ -35,10 +45,15 @@ class MemoryBlock(BaseModel):
         return self
 
 
-class BlockStore:
-    """An agent's memory blocks in one Redis hash (label -> JSON).
+def is_per_caller(agent: AgentRecord, label: str) -> bool:
+    """Whether each caller of `agent` has their own block `label`."""
+    return label == HUMAN or label in agent.caller_blocks
 
-    Every agent has `persona` and `human`: until written, `persona` is the agent's
+
+class BlockStore:
+    """Memory blocks in Redis hashes (label -> JSON): one per agent (shared) and one per conversation (per caller).
+
+    Every conversation has `persona` and `human`: until written, `persona` is the agent's
     system prompt and `human` is empty. Custom labels exist once written.
     """
 
@@ -53,28 +68,51 @@ class BlockStore:
             return MemoryBlock(label=HUMAN, limit=self._default_limit)
         return None
 
-    async def list(self, agent: AgentRecord) -> list[MemoryBlock]:
-        """Every block of the agent: `persona`, `human`, then custom blocks by label."""
-        stored = {
-            label.decode(): MemoryBlock.model_validate_json(raw)
-            for label, raw in (await self._redis.hgetall(keys.blocks(agent.id))).items()
-        }
-        defaults = [stored.pop(label, None) or self._default(agent, label) for label in (PERSONA, HUMAN)]
+    def _key(self, agent: AgentRecord, conversation: Conversation | None, label: str) -> str:
+        if not is_per_caller(agent, label):
+            return keys.blocks(agent.id)
+        if conversation is None:
+            raise CallerRequiredError(f"memory block {label!r} belongs to each caller: say which caller")
+        return keys.caller_blocks(conversation.id)
+
+    async def _stored(self, key: str) -> dict[str, MemoryBlock]:
+        return {label.decode(): MemoryBlock.model_validate_json(raw) for label, raw in (await self._redis.hgetall(key)).items()}
+
+    async def list(self, agent: AgentRecord, conversation: Conversation | None) -> list[MemoryBlock]:
+        """The blocks one conversation sees: `persona`, `human`, then custom blocks by label.
+
+        Without a conversation, only the agent's shared blocks.
+        """
+        shared = {label: b for label, b in (await self._stored(keys.blocks(agent.id))).items() if not is_per_caller(agent, label)}
+        own = await self._stored(keys.caller_blocks(conversation.id)) if conversation is not None else {}
+        stored = shared | {label: b for label, b in own.items() if is_per_caller(agent, label)}
+        standard = [PERSONA, HUMAN] if conversation is not None else [PERSONA]
+        defaults = [stored.pop(label, None) or self._default(agent, label) for label in standard]
         return [b for b in defaults if b is not None] + [stored[label] for label in sorted(stored)]
 
-    async def get(self, agent: AgentRecord, label: str) -> MemoryBlock | None:
-        """One block, or None for a custom label never written."""
-        raw = await self._redis.hget(keys.blocks(agent.id), label)
+    async def get(self, agent: AgentRecord, conversation: Conversation | None, label: str) -> MemoryBlock | None:
+        """One block as `conversation` sees it, or None for a custom label never written."""
+        raw = await self._redis.hget(self._key(agent, conversation, label), label)
         return MemoryBlock.model_validate_json(raw) if raw is not None else self._default(agent, label)
 
-    async def set(self, agent: AgentRecord, label: str, value: str, limit: int | None = None) -> MemoryBlock:
-        """Write a block's whole value (and optionally a new limit).
+    async def set(
+        self, agent: AgentRecord, conversation: Conversation | None, label: str, value: str, limit: int | None = None
+    ) -> MemoryBlock:
+        """Write a block's whole value (and optionally a new limit): the caller's own block if it is per caller.
 
-        Raises `BlockLimitError` when the value is longer than the limit; nothing is written then.
+        Raises `BlockLimitError` when the value is longer than the limit and `CallerRequiredError`
+        for a per-caller block without a conversation; nothing is written then.
         """
-        current = await self.get(agent, label)
+        current = await self.get(agent, conversation, label)
         block = MemoryBlock(
             label=label, value=value, limit=limit or (current.limit if current else self._default_limit)
         ).check()
-        await self._redis.hset(keys.blocks(agent.id), label, block.model_dump_json())
+        await self._redis.hset(self._key(agent, conversation, label), label, block.model_dump_json())
         return block
+
+    async def delete(self, conversation: Conversation) -> tuple[str, ...]:
+        """Delete the conversation's own blocks; returns their labels."""
+        key = keys.caller_blocks(conversation.id)
+        labels = tuple(sorted(label.decode() for label in await self._redis.hkeys(key)))
+        await self._redis.delete(key)
+        return labels

@@ -12,7 +12,8 @@ from redis.exceptions import WatchError
 from memory import keys
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
-from memory.records import AgentRecord, MessageRecord
+from memory.conversations import Conversation
+from memory.records import MessageRecord
 
 SLEEPTIME_JOB = "sleeptime"
 _WATCH_RETRIES = 10
@@ -40,12 +41,19 @@ class BufferLimits:
 
 
 class Eviction(BaseModel):
-    """What one trim took out of an agent's context (oldest first) and what it kept: a sleeptime job's input."""
+    """What one trim took out of a conversation's context (oldest first) and what it kept: a sleeptime job's input."""
 
     agent_id: str
     owner: str
+    conversation_id: str
+    caller_id: str | None
     evicted_ids: list[str]
     kept_ids: list[str]
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation the messages were evicted from."""
+        return Conversation(self.owner, self.agent_id, self.caller_id, self.conversation_id)
 
 
 def _starts_a_turn(message: MessageRecord) -> bool:
@@ -71,7 +79,7 @@ def cut_index(buffer: Sequence[MessageRecord], limits: BufferLimits) -> int | No
 
 
 class BufferTrimmer:
-    """Trims an agent's buffer in one Redis transaction that also queues the sleeptime job for what it evicted."""
+    """Trims a conversation's buffer in one Redis transaction that also queues the sleeptime job for what it evicted."""
 
     def __init__(self, redis: Redis, messages: MessageStore, queue: JobQueue, limits: BufferLimits) -> None:
         self._redis = redis
@@ -79,24 +87,25 @@ class BufferTrimmer:
         self._queue = queue
         self.limits = limits
 
-    async def trim(self, agent: AgentRecord) -> Eviction | None:
+    async def trim(self, conversation: Conversation) -> Eviction | None:
         """Evict if the buffer is over its maximum; returns what was evicted, or None.
 
         The buffer key is WATCHed: if a message lands between reading and trimming, the
         transaction is dropped and the trim recomputed, so LTRIM never cuts the wrong place.
         """
-        key = keys.buffer(agent.id)
+        key = keys.buffer(conversation.id)
         async with self._redis.pipeline(transaction=True) as pipe:
             for _ in range(_WATCH_RETRIES):
                 try:
                     await pipe.watch(key)
-                    buffer = await self._messages.buffer(agent.id)
+                    buffer = await self._messages.buffer(conversation.id)
                     cut = cut_index(buffer, self.limits)
                     if cut is None:
                         await pipe.unwatch()
                         return None
                     eviction = Eviction(
-                        agent_id=agent.id, owner=agent.owner,
+                        agent_id=conversation.agent_id, owner=conversation.owner,
+                        conversation_id=conversation.id, caller_id=conversation.caller_id,
                         evicted_ids=[m.id for m in buffer[:cut]], kept_ids=[m.id for m in buffer[cut:]],
                     )
                     pipe.multi()
@@ -106,4 +115,4 @@ class BufferTrimmer:
                     return eviction
                 except WatchError:
                     continue
-        raise RuntimeError(f"the buffer of agent {agent.id} kept changing; trim abandoned after {_WATCH_RETRIES} tries")
+        raise RuntimeError(f"the buffer of conversation {conversation.id} kept changing; trim abandoned after {_WATCH_RETRIES} tries")

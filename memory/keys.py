@@ -18,19 +18,29 @@ def message(message_id: str) -> str:
     return f"{PREFIX}:msg:{message_id}"
 
 
-def history(agent_id: str) -> str:
-    """List of every message id of an agent, oldest first."""
-    return f"{PREFIX}:history:{agent_id}"
+def history(conversation_id: str) -> str:
+    """List of every message id of a conversation, oldest first."""
+    return f"{PREFIX}:history:{conversation_id}"
 
 
-def buffer(agent_id: str) -> str:
-    """List of the message ids in the agent's context window, oldest first."""
-    return f"{PREFIX}:buffer:{agent_id}"
+def buffer(conversation_id: str) -> str:
+    """List of the message ids in a conversation's context window, oldest first."""
+    return f"{PREFIX}:buffer:{conversation_id}"
 
 
 def blocks(agent_id: str) -> str:
-    """Hash of block label -> memory block (JSON) of one agent."""
+    """Hash of block label -> memory block (JSON): the blocks an agent shares with all its callers."""
     return f"{PREFIX}:blocks:{agent_id}"
+
+
+def caller_blocks(conversation_id: str) -> str:
+    """Hash of block label -> memory block (JSON): one conversation's own blocks (`human`, ...)."""
+    return f"{PREFIX}:caller-blocks:{conversation_id}"
+
+
+def conversations(agent_id: str) -> str:
+    """Hash of conversation id -> caller record (JSON) of one agent."""
+    return f"{PREFIX}:conversations:{agent_id}"
 
 
 def jobs() -> str:

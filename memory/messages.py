@@ -13,7 +13,7 @@ _SCAN_PAGE = 200
 
 
 class MessageStore:
-    """Every message an agent exchanged (history) and which of them are in its context (buffer)."""
+    """Every message of a conversation (history) and which of them are in its context (buffer)."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -25,8 +25,8 @@ class MessageStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             for m in messages:
                 pipe.set(keys.message(m.id), m.model_dump_json())
-                pipe.rpush(keys.history(m.agent_id), m.id)
-                pipe.rpush(keys.buffer(m.agent_id), m.id)
+                pipe.rpush(keys.history(m.conversation_id), m.id)
+                pipe.rpush(keys.buffer(m.conversation_id), m.id)
             await pipe.execute()
 
     async def update(self, message: MessageRecord) -> None:
@@ -48,31 +48,31 @@ class MessageStore:
         raws = await self._redis.mget([keys.message(i.decode()) for i in ids])
         return [MessageRecord.model_validate_json(r) for r in raws if r is not None]
 
-    async def buffer(self, agent_id: str) -> list[MessageRecord]:
-        """The messages in the agent's context window, oldest first."""
-        return await self._load(await self._redis.lrange(keys.buffer(agent_id), 0, -1))
+    async def buffer(self, conversation_id: str) -> list[MessageRecord]:
+        """The messages in the conversation's context window, oldest first."""
+        return await self._load(await self._redis.lrange(keys.buffer(conversation_id), 0, -1))
 
-    async def for_response(self, agent_id: str, response_id: str, lookback: int = 50) -> list[MessageRecord]:
-        """The messages in the agent's recent context that one response produced, oldest first."""
-        recent = await self._load(await self._redis.lrange(keys.buffer(agent_id), -lookback, -1))
+    async def for_response(self, conversation_id: str, response_id: str, lookback: int = 50) -> list[MessageRecord]:
+        """The messages in the conversation's recent context that one response produced, oldest first."""
+        recent = await self._load(await self._redis.lrange(keys.buffer(conversation_id), -lookback, -1))
         return [m for m in recent if m.response_id == response_id]
 
-    async def history(self, agent_id: str, limit: int | None = None) -> list[MessageRecord]:
-        """The agent's whole history (or its newest `limit` messages), oldest first."""
+    async def history(self, conversation_id: str, limit: int | None = None) -> list[MessageRecord]:
+        """The conversation's whole history (or its newest `limit` messages), oldest first."""
         start = -limit if limit else 0
-        return await self._load(await self._redis.lrange(keys.history(agent_id), start, -1))
+        return await self._load(await self._redis.lrange(keys.history(conversation_id), start, -1))
 
-    async def count(self, agent_id: str) -> int:
-        """How many messages the agent has exchanged in all."""
-        return int(await self._redis.llen(keys.history(agent_id)))
+    async def count(self, conversation_id: str) -> int:
+        """How many messages the conversation has had in all."""
+        return int(await self._redis.llen(keys.history(conversation_id)))
 
-    async def search(self, agent_id: str, keyword: str, limit: int = 3) -> list[MessageRecord]:
+    async def search(self, conversation_id: str, keyword: str, limit: int = 3) -> list[MessageRecord]:
         """User and assistant messages containing `keyword` (case-insensitive), newest first."""
         needle = keyword.casefold()
         found: list[MessageRecord] = []
         end = -1
         while len(found) < limit:
-            ids = await self._redis.lrange(keys.history(agent_id), end - _SCAN_PAGE + 1, end)
+            ids = await self._redis.lrange(keys.history(conversation_id), end - _SCAN_PAGE + 1, end)
             if not ids:
                 break
             for message in reversed(await self._load(ids)):
@@ -82,3 +82,13 @@ class MessageStore:
                         break
             end -= _SCAN_PAGE
         return found
+
+    async def delete(self, conversation_id: str) -> int:
+        """Delete the conversation's messages, history and buffer; returns how many messages there were."""
+        ids = await self._redis.lrange(keys.history(conversation_id), 0, -1)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.history(conversation_id), keys.buffer(conversation_id))
+            if ids:
+                pipe.delete(*[keys.message(i.decode()) for i in ids])
+            await pipe.execute()
+        return len(ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +44,9 @@ class AgentRecord(BaseModel):
     mcp_servers: list[MCPServerRecord] = Field(default_factory=list, description="MCP servers whose tools it may call")
     webhooks: list[WebhookToolRecord] = Field(default_factory=list, description="HTTP endpoints it may call as tools")
     timezone: str = "UTC"
+    caller_blocks: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]] = Field(
+        default_factory=list, description="custom memory block labels each caller has their own of (`human` always is)"
+    )
     created_at: datetime = Field(default_factory=utc_now)
 
 
@@ -59,10 +62,10 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 class MessageRecord(BaseModel):
-    """One message of a conversation, persisted in the agent's history."""
+    """One message of a conversation, persisted in that conversation's history."""
 
     id: str = Field(default_factory=lambda: new_id("msg"))
-    agent_id: str
+    conversation_id: str
     role: Role
     content: str | None = None
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)

@@ -1,7 +1,8 @@
 """Read-only JSON routes for the browser client: the caller's agents and an agent's memory blocks.
 
 `GET /v1/agents` -> `{"agents": [{"id", "name"}]}` and `GET /v1/agents/NAME/memory` ->
-`{"agent": NAME, "blocks": [{"label", "value", "limit"}]}`. Both take the same API key as
+`{"agent": NAME, "blocks": [{"label", "value", "limit"}]}`: the blocks one caller's conversation sees with
+`?caller=ID`, else only the blocks the agent shares with every caller. Both take the same API key as
 `/v1/realtime` (`Authorization: Bearer KEY`) and answer 401 without a valid one, which is how the
 page tells a bad key from an unreachable server before it opens the WebSocket.
 """
@@ -9,10 +10,11 @@ page tells a bad key from an unreachable server before it opens the WebSocket.
 from __future__ import annotations
 
 from http import HTTPStatus
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.http11 import Request, Response
 
+from memory.conversations import CallerIdError, Conversation
 from server.auth import presented_key
 from server.http import json_response
 from server.runtime import Runtime
@@ -40,5 +42,10 @@ async def agents_response(runtime: Runtime, request: Request, path: str) -> Resp
     agent = await runtime.agents.get(owner, unquote(name))
     if agent is None:
         return json_response(HTTPStatus.NOT_FOUND, {"error": {"code": "agent_not_found", "message": f"unknown agent {unquote(name)!r}"}})
-    blocks = await runtime.memory.blocks.list(agent)
+    caller = parse_qs(urlsplit(request.path).query).get("caller", [None])[0]
+    try:
+        conversation = Conversation.of(agent, caller) if caller is not None else None
+    except CallerIdError as exc:
+        return json_response(HTTPStatus.BAD_REQUEST, {"error": {"code": "invalid_caller", "message": str(exc)}})
+    blocks = await runtime.memory.blocks.list(agent, conversation)
     return json_response(HTTPStatus.OK, {"agent": agent.name, "blocks": [b.model_dump() for b in blocks]})

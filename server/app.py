@@ -10,6 +10,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from memory.conversations import CallerIdError
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.chat.routes import MODELS_PATH, ChatCompletions, is_chat_path
@@ -118,24 +119,34 @@ class Gateway:
         assert request is not None
         owner = self.runtime.keys.owner_of(presented_key(request.headers))
         assert owner is not None
-        wanted = parse_qs(urlsplit(request.path).query).get("model", [None])[0]
+        query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
+        wanted = query.get("model", [None])[0] or None
         agent = await agent_for_model(self.runtime.agents, owner, wanted)
         beta = "realtime=v1" in (request.headers.get("OpenAI-Beta") or "")
         if agent is None:
-            reason = f"unknown agent {wanted!r}"
-            frame = ServerEventEncoder(beta).encode(error_event(reason, "agent_not_found", param="model"))
-            if frame is not None:
-                await connection.send(frame)
-            await connection.close(CloseCode.POLICY_VIOLATION, reason)
+            await self._refuse(connection, beta, f"unknown agent {wanted!r}", "agent_not_found", "model")
             return
-        report_latency = parse_qs(urlsplit(request.path).query).get("latency", ["0"])[0] in ("1", "true")
-        session = RealtimeSession(self.runtime, agent, sender(connection), beta=beta, report_latency=report_latency)
+        try:
+            conversation = await self.runtime.memory.conversations.open(agent, query.get("caller", [None])[0])
+        except CallerIdError as exc:
+            await self._refuse(connection, beta, str(exc), "invalid_caller", "caller")
+            return
+        report_latency = query.get("latency", ["0"])[0] in ("1", "true")
+        session = RealtimeSession(self.runtime, agent, conversation, sender(connection), beta=beta, report_latency=report_latency)
         await session.open()
         try:
             async for frame in frames(connection, self.runtime.settings.idle_timeout_s):
                 await session.handle_frame(frame)
         finally:
             await session.close()
+
+    @staticmethod
+    async def _refuse(connection: ServerConnection, beta: bool, reason: str, code: str, param: str) -> None:
+        """Tell the client why with an `error` event, then close the connection (1008)."""
+        frame = ServerEventEncoder(beta).encode(error_event(reason, code, param=param))
+        if frame is not None:
+            await connection.send(frame)
+        await connection.close(CloseCode.POLICY_VIOLATION, reason)
 
     async def start(self) -> Server:
         """Start listening."""

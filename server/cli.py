@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from memory.agents import AgentExistsError
 from memory.archival import ArchivalStoreError
+from memory.conversations import Conversation
 from memory.records import AgentRecord, LLMConfig
 from server.app import Gateway
 from server.auth import LOCAL_OWNER
@@ -111,7 +112,7 @@ def _agents(args: argparse.Namespace, settings: Settings) -> int:
                     llm=LLMConfig(model=args.model, base_url=args.base_url, strict=args.strict),
                     **({"system_prompt": args.prompt} if args.prompt else {}), **tools_cli.tool_fields(args),
                 )
-                runtime.tools_for(agent)
+                runtime.tools_for(agent, Conversation.of(agent, None))
                 await store.create(agent)
             except (AgentExistsError, ValueError) as exc:
                 print(f"confab: {exc}", file=sys.stderr)

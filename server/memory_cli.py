@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from memory.archival import ArchivalStoreError, Passage
+from memory.archival import KNOWLEDGE, ArchivalStoreError, Passage
 from memory.archive import ArchivalMemory
+from memory.conversations import CallerIdError, Conversation
 from memory.records import AgentRecord
 from server.runtime import Runtime
 
@@ -26,18 +27,17 @@ def add_commands(
     """Register the `memory` and `jobs` subcommands."""
     memory = commands.add_parser("memory", help="inspect and edit an agent's memory")
     sub = memory.add_subparsers(dest="memory_command", required=True)
-    show = sub.add_parser("show", parents=[owner], help="blocks, context buffer and memory counts")
-    show.add_argument("agent", help="agent name or id")
-    search = sub.add_parser("search", parents=[owner], help="search archival memory by meaning")
-    search.add_argument("agent", help="agent name or id")
+    caller = argparse.ArgumentParser(add_help=False, parents=[owner])
+    caller.add_argument("agent", help="agent name or id")
+    caller.add_argument("--caller", help="the caller whose conversation to use (default: only what the agent shares)")
+    sub.add_parser("show", parents=[caller], help="blocks, context buffer and memory counts")
+    search = sub.add_parser("search", parents=[caller], help="search archival memory by meaning")
     search.add_argument("query")
     search.add_argument("--limit", type=int, default=5)
-    insert = sub.add_parser("insert", parents=[owner], help="archive a passage")
-    insert.add_argument("agent", help="agent name or id")
+    insert = sub.add_parser("insert", parents=[caller], help="archive a passage (agent-wide knowledge without --caller)")
     insert.add_argument("text")
     insert.add_argument("--tag", action="append", default=[], help="a tag for the passage (repeatable)")
-    edit = sub.add_parser("set", parents=[owner], help="write a memory block (persona, human or a custom label)")
-    edit.add_argument("agent", help="agent name or id")
+    edit = sub.add_parser("set", parents=[caller], help="write a memory block (persona, human or a custom label)")
     edit.add_argument("label")
     edit.add_argument("text")
     edit.add_argument("--limit", type=int, help="the block's character limit (default: keep it)")
@@ -74,12 +74,18 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
     agent = await runtime.agents.get(owner, args.agent)
     if agent is None:
         return _fail(f"no agent {args.agent!r} for owner {owner!r}")
+    try:
+        conversation = await _conversation(runtime, agent, args.caller, create=args.memory_command in ("set", "insert"))
+    except CallerIdError as exc:
+        return _fail(f"--caller: {exc}")
+    if args.caller is not None and conversation is None:
+        return _fail(f"agent {agent.name} has no conversation with that caller")
     if args.memory_command == "show":
-        return await _show(runtime, agent)
+        return await _show(runtime, agent, conversation)
     if args.memory_command == "set":
         try:
-            block = await runtime.memory.blocks.set(agent, args.label, args.text, args.limit)
-        except ValueError as exc:  # BlockLimitError, or a label that is not a valid block name
+            block = await runtime.memory.blocks.set(agent, conversation, args.label, args.text, args.limit)
+        except ValueError as exc:  # BlockLimitError, CallerRequiredError, or a label that is not a valid block name
             return _fail(str(exc))
         print(f"{block.label}: {len(block.value)}/{block.limit} characters")
         return 0
@@ -87,29 +93,48 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
     if isinstance(archive, str):
         return _fail(archive)
     if args.memory_command == "insert":
-        [passage_id] = await archive.insert([Passage(agent_id=agent.id, text=args.text, tags=args.tag)])
+        owned_by = conversation.id if conversation is not None else None
+        [passage_id] = await archive.insert([Passage(agent_id=agent.id, conversation_id=owned_by, text=args.text, tags=args.tag)])
         print(passage_id)
         return 0
-    for hit in await archive.search(agent.id, args.query, limit=args.limit):
+    for hit in await archive.search(agent.id, args.query, scopes=_scopes(conversation), limit=args.limit):
         print(f"{hit.score:.3f}\t{hit.passage.created_at.isoformat(timespec='seconds')}\t{hit.passage.text}")
     return 0
 
 
-async def _show(runtime: Runtime, agent: AgentRecord) -> int:
+async def _conversation(runtime: Runtime, agent: AgentRecord, caller: str | None, create: bool) -> Conversation | None:
+    """The caller's conversation (registered first when `create`), or None without a caller or when it never existed."""
+    if caller is None:
+        return None
+    conversations = runtime.memory.conversations
+    return await conversations.open(agent, caller) if create else await conversations.find(agent, caller)
+
+
+def _scopes(conversation: Conversation | None) -> tuple[str, ...]:
+    """What an operator's search sees: the caller's passages and the knowledge, or the knowledge only."""
+    return conversation.scopes if conversation is not None else (KNOWLEDGE,)
+
+
+async def _show(runtime: Runtime, agent: AgentRecord, conversation: Conversation | None) -> int:
     memory = runtime.memory
     print(f"agent {agent.name} ({agent.id}), owner {agent.owner}, timezone {agent.timezone}")
+    if conversation is not None:
+        print(f"caller {conversation.label} (conversation {conversation.id})")
     print("blocks:")
-    for block in await memory.blocks.list(agent):
+    for block in await memory.blocks.list(agent, conversation):
         print(f"  [{block.label}] {len(block.value)}/{block.limit} characters")
         for line in block.value.splitlines() or [""]:
             print(f"    {line}")
-    buffer = await runtime.messages.buffer(agent.id)
-    limits = memory.trimmer.limits
-    print(f"messages: {await runtime.messages.count(agent.id)} in history, {len(buffer)} in context "
-          f"(trimmed to about {limits.min_length} above {limits.max_length})")
     archive = await _archive(runtime)
-    count = await archive.count(agent.id) if not isinstance(archive, str) else f"unavailable ({archive})"
+    count = await archive.count(agent.id, _scopes(conversation)) if not isinstance(archive, str) else f"unavailable ({archive})"
     print(f"archived passages: {count}")
+    if conversation is None:
+        print(f"callers: {len(await memory.conversations.list(agent))} (see `confab callers list`; add --caller ID for one)")
+        return 0
+    buffer = await runtime.messages.buffer(conversation.id)
+    limits = memory.trimmer.limits
+    print(f"messages: {await runtime.messages.count(conversation.id)} in history, {len(buffer)} in context "
+          f"(trimmed to about {limits.min_length} above {limits.max_length})")
     print("context buffer:")
     for message in buffer:
         text = message.content or " ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)

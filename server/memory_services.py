@@ -17,6 +17,7 @@ from agent.tools.search_memory import search_memory_tool
 from memory.agents import AgentStore
 from memory.archive import ArchivalConfig, ArchivalMemory
 from memory.blocks import BlockStore
+from memory.conversations import Conversation, ConversationStore
 from memory.buffer import SLEEPTIME_JOB, BufferLimits, BufferTrimmer
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
@@ -60,6 +61,7 @@ class MemoryServices:
     messages: MessageStore
     model_for: Callable[[AgentRecord], ChatModel]
     blocks: BlockStore = field(init=False)
+    conversations: ConversationStore = field(init=False)
     jobs: JobQueue = field(init=False)
     trimmer: BufferTrimmer = field(init=False)
     archive: ArchivalMemory | None = field(default=None, init=False)
@@ -67,6 +69,7 @@ class MemoryServices:
 
     def __post_init__(self) -> None:
         self.blocks = BlockStore(self.redis, self.settings.block_char_limit)
+        self.conversations = ConversationStore(self.redis)
         self.jobs = JobQueue(self.redis)
         limits = BufferLimits(self.settings.min_message_buffer_length, self.settings.max_message_buffer_length)
         self.trimmer = BufferTrimmer(self.redis, self.messages, self.jobs, limits)
@@ -103,33 +106,35 @@ class MemoryServices:
         if self.archive is not None:
             await self.archive.close()
 
-    async def system_prompt(self, agent: AgentRecord, instructions: str | None = None) -> str:
-        """The agent's system message now: its blocks, memory counts and local time."""
+    async def system_prompt(self, agent: AgentRecord, conversation: Conversation, instructions: str | None = None) -> str:
+        """The system message of one conversation now: its blocks, memory counts and local time."""
         blocks, past, archived = await asyncio.gather(
-            self.blocks.list(agent),
-            self.messages.count(agent.id),
-            self._archived(agent.id),
+            self.blocks.list(agent, conversation),
+            self.messages.count(conversation.id),
+            self._archived(conversation),
         )
         return compile_system_prompt(blocks, archived, past, agent.timezone, utc_now(), instructions)
 
-    async def _archived(self, agent_id: str) -> int:
-        return await self.archive.count(agent_id) if self.archive is not None else 0
+    async def _archived(self, conversation: Conversation) -> int:
+        if self.archive is None:
+            return 0
+        return await self.archive.count(conversation.agent_id, conversation.scopes)
 
-    async def after_turn(self, agent: AgentRecord) -> None:
-        """Trim the agent's buffer (queueing a sleeptime job if it evicted); a failure is logged, never raised."""
+    async def after_turn(self, conversation: Conversation) -> None:
+        """Trim the conversation's buffer (queueing a sleeptime job if it evicted); a failure is logged, never raised."""
         try:
-            eviction = await self.trimmer.trim(agent)
+            eviction = await self.trimmer.trim(conversation)
         except Exception:  # the caller's turn is over and must not fail because of memory upkeep
-            log.exception("could not trim the message buffer of agent %s", agent.id)
+            log.exception("could not trim the message buffer of conversation %s", conversation.id)
             return
         if eviction is not None:
-            log.info("agent %s: evicted %d messages, sleeptime job queued", agent.id, len(eviction.evicted_ids))
+            log.info("conversation %s: evicted %d messages, sleeptime job queued", conversation.id, len(eviction.evicted_ids))
 
-    def builtin_tools(self, agent: AgentRecord) -> list[Tool]:
-        """The tools every agent has: `search_memory` (when archival memory is open)."""
+    def builtin_tools(self, agent: AgentRecord, conversation: Conversation) -> list[Tool]:
+        """The tools every conversation has: `search_memory` (when archival memory is open)."""
         if self.archive is None:
             return []
-        return [search_memory_tool(agent, self.messages, self.archive)]
+        return [search_memory_tool(agent, conversation, self.messages, self.archive)]
 
     async def readiness(self) -> dict[str, object]:
         """Archival store and worker state for `/readyz`; `reachable` is False when the store does not answer."""

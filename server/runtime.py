@@ -17,6 +17,7 @@ from agent.tools.hub import ToolHub
 from agent.tools.toolset import ToolSet
 from agent.voice_agent import VoiceAgent
 from memory.agents import AgentStore
+from memory.conversations import Conversation
 from memory.messages import MessageStore
 from memory.records import AgentRecord
 from memory.redis_server import EmbeddedRedis
@@ -118,17 +119,20 @@ class Runtime:
             self._models[endpoint] = ChatModel(endpoint)
         return self._models[endpoint]
 
-    def tools_for(self, agent: AgentRecord) -> ToolSet:
-        """The tools the agent's model may call."""
-        tools = [*self.memory.builtin_tools(agent), *self.tool_hub.tools(agent)]
+    def tools_for(self, agent: AgentRecord, conversation: Conversation) -> ToolSet:
+        """The tools the agent's model may call in one conversation."""
+        tools = [*self.memory.builtin_tools(agent, conversation), *self.tool_hub.tools(agent)]
         return ToolSet(tools, timeout_s=self.settings.tool_timeout_s, sources=self.tool_hub.sources(agent))
 
-    def voice_agent(self, agent: AgentRecord, instructions: str | None = None, client_tools: ToolSource | None = None) -> VoiceAgent:
-        """A `VoiceAgent` for one session; `instructions` (from session.update) extend the persona,
-        `client_tools` (declared by a Realtime client) join the agent's own."""
-        tools = self.tools_for(agent)
+    def voice_agent(
+        self, agent: AgentRecord, conversation: Conversation,
+        instructions: str | None = None, client_tools: ToolSource | None = None,
+    ) -> VoiceAgent:
+        """A `VoiceAgent` for one session of `conversation`; `instructions` (from session.update) extend
+        the persona, `client_tools` (declared by a Realtime client) join the agent's own."""
+        tools = self.tools_for(agent, conversation)
         return VoiceAgent(
-            agent, self.model_for(agent), tools.with_source(client_tools) if client_tools else tools, self.messages,
-            system_prompt=functools.partial(self.memory.system_prompt, agent, instructions),
-            after_turn=functools.partial(self.memory.after_turn, agent),
+            agent, conversation, self.model_for(agent), tools.with_source(client_tools) if client_tools else tools, self.messages,
+            system_prompt=functools.partial(self.memory.system_prompt, agent, conversation, instructions),
+            after_turn=functools.partial(self.memory.after_turn, conversation),
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memory.conversations import Conversation
 from memory.tool_records import MCPHttpServer, MCPServerRecord, MCPStdioServer, WebhookToolRecord
 from server.runtime import Runtime
 
@@ -75,7 +76,7 @@ async def run_tools(args: argparse.Namespace, runtime: Runtime, owner: str) -> i
     if agent is None:
         print(f"confab: no agent {args.agent!r} for owner {owner!r}", file=sys.stderr)
         return 1
-    tools = runtime.tools_for(agent)
+    tools = runtime.tools_for(agent, Conversation.of(agent, None))
     await tools.refresh()
     print(json.dumps(tools.specs(strict=agent.llm.strict), indent=2))
     return 0

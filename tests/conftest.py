@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import redis
@@ -14,6 +15,12 @@ import redis
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from redis.asyncio import Redis as AsyncRedis  # noqa: E402
+
+from memory.agents import AgentStore  # noqa: E402
+from memory.conversations import ConversationStore  # noqa: E402
+from memory.messages import MessageStore  # noqa: E402
+from memory.records import MessageRecord  # noqa: E402
 from server.app import Gateway  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.runtime import Runtime  # noqa: E402
@@ -86,5 +93,17 @@ async def server(settings: Settings) -> AsyncIterator[Gateway]:
 
 def ws_url(gateway: Gateway, **query: Any) -> str:
     """The `/v1/realtime` URL of a running gateway."""
-    suffix = "&".join(f"{k}={v}" for k, v in query.items())
+    suffix = urlencode(query)
     return f"ws://127.0.0.1:{gateway.port}/v1/realtime" + (f"?{suffix}" if suffix else "")
+
+
+async def conversation_history(redis_url: str, agent_name: str = "default", owner: str = "local") -> list[MessageRecord]:
+    """The stored history of the agent's one conversation (the test had exactly one caller)."""
+    client = AsyncRedis.from_url(redis_url)
+    try:
+        agent = await AgentStore(client).get(owner, agent_name)
+        assert agent is not None
+        [conversation] = await ConversationStore(client).all(agent)
+        return await MessageStore(client).history(conversation.id)
+    finally:
+        await client.aclose()

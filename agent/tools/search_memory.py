@@ -1,4 +1,7 @@
-"""The built-in `search_memory` tool: archival search on the caller's latest words plus keyword search of the history."""
+"""The built-in `search_memory` tool: archival search on the caller's latest words plus keyword search of the history.
+
+It only ever sees one conversation: its history, its passages and the agent's knowledge passages.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from zoneinfo import ZoneInfo
 from agent.tools.base import Tool
 from agent.tools.python_tools import tool_from_function
 from memory.archive import ArchivalMemory
+from memory.conversations import Conversation
 from memory.messages import MessageStore
 from memory.records import AgentRecord, utc_now
 
@@ -29,14 +33,15 @@ def time_window(
 
 
 def search_memory_tool(
-    agent: AgentRecord, messages: MessageStore, archive: ArchivalMemory, clock: Callable[[], datetime] = utc_now
+    agent: AgentRecord, conversation: Conversation, messages: MessageStore, archive: ArchivalMemory,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Tool:
-    """`search_memory` for one agent, searching its archival memory and its conversation history."""
+    """`search_memory` for one conversation, searching its archival memory (and the agent's knowledge) and its history."""
     zone = ZoneInfo(agent.timezone)
 
     async def latest_utterance() -> str | None:
         """What the caller said last (hidden system notes are not the caller)."""
-        for message in reversed(await messages.buffer(agent.id)):
+        for message in reversed(await messages.buffer(conversation.id)):
             if message.role == "user" and not message.hidden and message.content:
                 return message.content
         return None
@@ -57,8 +62,12 @@ def search_memory_tool(
         """
         start, end = time_window(clock(), start_minutes_ago, end_minutes_ago)
         query = await latest_utterance()
-        found = await archive.search(agent.id, query, limit=ARCHIVAL_LIMIT, start=start, end=end) if query else []
-        keyword_hits = {kw: await messages.search(agent.id, kw, limit=KEYWORD_LIMIT) for kw in convo_keyword_queries or [] if kw.strip()}
+        found = []
+        if query:
+            found = await archive.search(
+                conversation.agent_id, query, scopes=conversation.scopes, limit=ARCHIVAL_LIMIT, start=start, end=end
+            )
+        keyword_hits = {kw: await messages.search(conversation.id, kw, limit=KEYWORD_LIMIT) for kw in convo_keyword_queries or [] if kw.strip()}
         return {
             "archival_search_results": [
                 {"timestamp": s.passage.created_at.astimezone(zone).isoformat(timespec="minutes"), "content": s.passage.text}

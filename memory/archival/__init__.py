@@ -9,11 +9,13 @@ from memory.archival.client import DEFAULT_COLLECTION, QdrantClientArchivalStore
 from memory.archival.edge import EdgeArchivalStore
 from memory.archival.factory import EDGE_DIRECTORY, open_archival_store
 from memory.archival.models import Passage, ScoredPassage
+from memory.archival.records import KNOWLEDGE
 from memory.archival.store import ArchivalStore, ArchivalStoreClosedError, ArchivalStoreError
 
 __all__ = [
     "DEFAULT_COLLECTION",
     "EDGE_DIRECTORY",
+    "KNOWLEDGE",
     "ArchivalStore",
     "ArchivalStoreClosedError",
     "ArchivalStoreError",

@@ -7,6 +7,7 @@ from qdrant_client import AsyncQdrantClient, models
 from memory.archival.records import (
     AGENT_ID,
     CREATED_AT,
+    SCOPE,
     TAGS,
     VECTOR_NAME,
     Condition,
@@ -24,6 +25,7 @@ _INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams | model
     AGENT_ID: models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
     CREATED_AT: models.DatetimeIndexParams(type=models.DatetimeIndexType.DATETIME, is_principal=True),
     TAGS: models.PayloadSchemaType.KEYWORD,
+    SCOPE: models.PayloadSchemaType.KEYWORD,
 }
 
 

@@ -13,6 +13,7 @@ import qdrant_edge as qe
 from memory.archival.records import (
     AGENT_ID,
     CREATED_AT,
+    SCOPE,
     TAGS,
     VECTOR_NAME,
     Condition,
@@ -30,6 +31,7 @@ _INDEXES: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams | qe.DatetimeIn
     AGENT_ID: qe.KeywordIndexParams(is_tenant=True),
     CREATED_AT: qe.DatetimeIndexParams(is_principal=True),
     TAGS: qe.PayloadSchemaType.Keyword,
+    SCOPE: qe.PayloadSchemaType.Keyword,
 }
 
 

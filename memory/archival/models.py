@@ -28,6 +28,8 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 class Passage(BaseModel):
     """One archived memory of an agent: a piece of text, when it happened, and optional tags.
 
+    `conversation_id` says whose it is: one conversation's (one caller's), or None for
+    agent-wide knowledge that every caller of the agent may find.
     `created_at` must be timezone-aware and is stored in UTC; naive datetimes are rejected.
     """
 
@@ -35,6 +37,7 @@ class Passage(BaseModel):
 
     id: PassageId = Field(default_factory=lambda: str(uuid.uuid4()))
     agent_id: str = Field(min_length=1)
+    conversation_id: str | None = Field(default=None, min_length=1)
     text: str = Field(min_length=1)
     created_at: UtcDatetime = Field(default_factory=utc_now)
     tags: list[str] = Field(default_factory=list)

@@ -12,6 +12,8 @@ from memory.archival.models import Passage, ScoredPassage
 
 VECTOR_NAME = "text"
 AGENT_ID = "agent_id"
+SCOPE = "scope"
+KNOWLEDGE = "knowledge"
 TEXT = "text"
 CREATED_AT = "created_at"
 TAGS = "tags"
@@ -65,12 +67,17 @@ Condition = MatchValue | MatchAny | DatetimeRange
 
 @dataclass(frozen=True, slots=True)
 class PassageFilter:
-    """Which passages a search, count or delete applies to: always one agent, optionally a window and tags."""
+    """Which passages a search, count or delete applies to: always one agent, optionally scopes, a window and tags.
+
+    A scope is a conversation id, or `KNOWLEDGE` for the agent-wide passages; no scopes
+    means every passage of the agent.
+    """
 
     agent_id: str
     start: datetime | None = None
     end: datetime | None = None
     tags: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject empty agents, naive datetimes and windows that end before they start."""
@@ -85,6 +92,8 @@ class PassageFilter:
     def conditions(self) -> list[Condition]:
         """The conditions that must all hold, in engine-neutral form."""
         conditions: list[Condition] = [MatchValue(AGENT_ID, self.agent_id)]
+        if self.scopes:
+            conditions.append(MatchAny(SCOPE, self.scopes))
         if self.start is not None or self.end is not None:
             conditions.append(DatetimeRange(CREATED_AT, _in_utc(self.start), _in_utc(self.end)))
         if self.tags:
@@ -118,15 +127,21 @@ def to_payload(passage: Passage) -> dict[str, Any]:
     """The stored payload of a passage (its id is the point id)."""
     return {
         AGENT_ID: passage.agent_id,
+        SCOPE: passage.conversation_id or KNOWLEDGE,
         TEXT: passage.text,
         CREATED_AT: passage.created_at.isoformat(),
         TAGS: list(passage.tags),
     }
 
 
+def from_payload(point_id: str | uuid.UUID, payload: dict[str, Any]) -> Passage:
+    """The passage a stored point holds."""
+    fields = {k: v for k, v in payload.items() if k != SCOPE}
+    scope = payload.get(SCOPE, KNOWLEDGE)
+    return Passage(id=str(point_id), conversation_id=None if scope == KNOWLEDGE else scope, **fields)
+
+
 def ranked(hits: Iterable[Hit]) -> list[ScoredPassage]:
     """Hits as scored passages, best score first and, among equal scores, newest first."""
-    scored = [
-        ScoredPassage(passage=Passage(id=str(hit.id), **hit.payload), score=hit.score) for hit in hits
-    ]
+    scored = [ScoredPassage(passage=from_payload(hit.id, hit.payload), score=hit.score) for hit in hits]
     return sorted(scored, key=lambda s: (-s.score, -s.passage.created_at.timestamp()))

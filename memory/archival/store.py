@@ -50,23 +50,34 @@ class ArchivalStore(ABC):
         start: datetime | None = None,
         end: datetime | None = None,
         tags: Sequence[str] | None = None,
+        scopes: Sequence[str] = (),
     ) -> list[ScoredPassage]:
         """The agent's passages closest to `query_vector`, best first.
 
         `start`/`end` bound `created_at` inclusively (either may be open); `tags` keeps
-        passages carrying at least one of the given tags.
+        passages carrying at least one of the given tags; `scopes` (conversation ids or
+        `KNOWLEDGE`) keeps the passages of those scopes only.
         """
         self._check_open()
         if limit < 1:
             raise ValueError("limit must be at least 1")
         vector = checked_vector(query_vector, self.dim)
-        where = PassageFilter(agent_id, start, end, tuple(tags or ()))
+        where = PassageFilter(agent_id, start, end, tuple(tags or ()), tuple(scopes))
         return ranked(await self._query(vector, where.conditions(), limit))
 
-    async def count(self, agent_id: str) -> int:
-        """How many passages the agent has."""
+    async def count(self, agent_id: str, scopes: Sequence[str] = ()) -> int:
+        """How many passages the agent has (in `scopes` only, when given)."""
         self._check_open()
-        return await self._count(PassageFilter(agent_id).conditions())
+        return await self._count(PassageFilter(agent_id, scopes=tuple(scopes)).conditions())
+
+    async def delete_scope(self, agent_id: str, scope: str) -> int:
+        """Forget the agent's passages of one scope (a conversation); returns how many there were."""
+        self._check_open()
+        where = PassageFilter(agent_id, scopes=(scope,)).conditions()
+        found = await self._count(where)
+        if found:
+            await self._delete(where)
+        return found
 
     async def delete_agent(self, agent_id: str) -> None:
         """Forget every passage of the agent."""

@@ -9,14 +9,14 @@ text the caller heard last are taken.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from memory.conversations import CallerIdError, check_caller_id
+
 CALLER_HEADER = "X-Confab-Caller"
-_CALLER_ID = re.compile(r"[A-Za-z0-9+_.:@-]{1,128}")
 
 
 class InvalidRequest(ValueError):
@@ -116,9 +116,10 @@ def caller_of(request: ChatRequest, header: str | None) -> str | None:
     sources = [("user", request.user), (CALLER_HEADER, header), ("call.customer.number", customer.number if customer else None)]
     for param, value in sources:
         if value:
-            if not _CALLER_ID.fullmatch(value):
-                raise InvalidRequest(f"{param}: a caller id is 1-128 characters of letters, digits and + _ . : @ -", param)
-            return value
+            try:
+                return check_caller_id(value)
+            except CallerIdError as exc:
+                raise InvalidRequest(f"{param}: {exc}", param) from None
     return None
 
 

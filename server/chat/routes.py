@@ -57,7 +57,7 @@ class ChatCompletions:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._running: dict[tuple[str, str | None], asyncio.Task[Any]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
 
     async def models(self, request: Request) -> Response:
         """`GET /v1/models`: the owner's agents as OpenAI model objects."""
@@ -92,9 +92,9 @@ class ChatCompletions:
             raise _Refused(HTTPStatus.NOT_FOUND, f"unknown agent {wanted!r}", "model_not_found", "model")
         caller = caller_of(body, request.headers.get(CALLER_HEADER))
         turn = turn_input(body)
-        voice_agent = self.runtime.voice_agent(agent, turn.instructions, client_tools=_platform_tools(body))
-        key = (agent.id, caller)
-        await self._take_over(key)
+        conversation = await self.runtime.memory.conversations.open(agent, caller)
+        voice_agent = self.runtime.voice_agent(agent, conversation, turn.instructions, client_tools=_platform_tools(body))
+        await self._take_over(conversation.id)
         await apply_input(voice_agent, turn)
         encoder = ChunkEncoder(new_completion_id(), body.model or agent.name)
         events = voice_agent.step_stream(encoder.completion_id)
@@ -102,7 +102,7 @@ class ChatCompletions:
             return StreamingResponse(HTTPStatus.OK, "text/event-stream", self._stream(events, encoder, body.include_usage))
         return json_reply(HTTPStatus.OK, (await self._complete(events, encoder)).model_dump(mode="json", exclude_none=True))
 
-    async def _take_over(self, key: tuple[str, str | None]) -> None:
+    async def _take_over(self, key: str) -> None:
         """Claim the conversation for this request's task (until it ends), cancelling the turn
         still running in it and waiting until that turn is persisted."""
         previous = self._running.get(key)

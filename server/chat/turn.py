@@ -10,7 +10,8 @@ from __future__ import annotations
 import string
 
 from agent.voice_agent import VoiceAgent
-from server.chat.request import InvalidRequest, TurnInput
+from memory.records import MessageRecord, Role, ToolCallRecord
+from server.chat.request import ChatMessage, InvalidRequest, TurnInput
 
 _PUNCTUATION = string.punctuation + "“”‘’…"
 
@@ -34,7 +35,7 @@ def heard_part(said: str, heard: str) -> bool:
 
 async def match_heard(agent: VoiceAgent, heard: str) -> None:
     """Cut the agent's last answer to what the platform says the caller heard of it."""
-    context = await agent.messages.buffer(agent.agent.id)
+    context = await agent.messages.buffer(agent.conversation.id)
     last = next((m for m in reversed(context) if m.role == "assistant" and m.content and m.response_id), None)
     if last is None or last.response_id is None:
         return
@@ -43,9 +44,24 @@ async def match_heard(agent: VoiceAgent, heard: str) -> None:
         await agent.truncate_response(last.response_id, heard)
 
 
+def _record(conversation_id: str, message: ChatMessage) -> MessageRecord:
+    calls = [
+        ToolCallRecord(id=str(c.get("id", "")), name=str(c.get("function", {}).get("name", "")), arguments=str(c.get("function", {}).get("arguments") or "{}"))
+        for c in message.tool_calls or []
+    ]
+    role: Role = "tool" if message.role in ("tool", "function") else "assistant" if message.role == "assistant" else "user"
+    return MessageRecord(conversation_id=conversation_id, role=role, content=message.text() or None, tool_calls=calls, tool_call_id=message.tool_call_id)
+
+
 async def apply_input(agent: VoiceAgent, turn: TurnInput) -> None:
-    """Bring the stored conversation up to date with one request; InvalidRequest for a result nobody waits for."""
-    if turn.heard is not None:
+    """Bring the stored conversation up to date with one request; InvalidRequest for a result nobody waits for.
+
+    An anonymous caller has no memory: the platform's resent conversation becomes the (fresh)
+    conversation's history first. A known caller's memory is the truth, only cut to what was heard.
+    """
+    if agent.conversation.caller_id is None:
+        await agent.messages.append([_record(agent.conversation.id, m) for m in turn.earlier])
+    elif turn.heard is not None:
         await match_heard(agent, turn.heard)
     for output in turn.tool_outputs:
         if not await agent.add_tool_output(output.call_id, output.output):

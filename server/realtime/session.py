@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from agent.events import TurnFailed
 from agent.voice_agent import VoiceAgent
+from memory.conversations import Conversation
 from memory.records import AgentRecord
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
@@ -78,6 +79,7 @@ class RealtimeSession:
 
     runtime: Runtime
     agent: AgentRecord
+    conversation: Conversation
     send_frame: SendFrame
     beta: bool = False
     report_latency: bool = False
@@ -94,7 +96,7 @@ class RealtimeSession:
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.runtime.voice_agent(self.agent, client_tools=self._client_tools)
+        self._voice_agent = self.runtime.voice_agent(self.agent, self.conversation, client_tools=self._client_tools)
 
     async def send(self, event: BaseModel) -> None:
         """Encode and send one server event."""
@@ -169,7 +171,7 @@ class RealtimeSession:
         self.voice = voice
         if getattr(update, "instructions", None) is not None:
             self.instructions = update.instructions
-            self._voice_agent = self.runtime.voice_agent(self.agent, self.instructions, client_tools=self._client_tools)
+            self._voice_agent = self.runtime.voice_agent(self.agent, self.conversation, self.instructions, client_tools=self._client_tools)
         if getattr(update, "tools", None) is not None:
             for problem in self._client_tools.declare(update.tools):
                 await self.error(f"session.tools: {problem}; ignored", "invalid_value", event.event_id, "session.tools")

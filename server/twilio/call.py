@@ -115,7 +115,8 @@ class TwilioCall:
         except RuntimeError as exc:
             raise CallRefused(str(exc), CloseCode.INTERNAL_ERROR) from None
         listener = Listener(speech, TWILIO_FORMAT, TurnSettings(), self._on_voice, lambda: _new_id("utt"))
-        self._line = _Line(self.runtime.voice_agent(record), speech, listener)
+        conversation = await self.runtime.memory.conversations.open(record, None)
+        self._line = _Line(self.runtime.voice_agent(record, conversation), speech, listener)
         log.info("call %s (stream %s) connected to agent %s of %s", info.call_sid, info.stream_sid, record.name, owner)
 
     # -- the caller ----------------------------------------------------------------------------

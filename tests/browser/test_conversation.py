@@ -8,7 +8,6 @@ import numpy as np
 from redis.asyncio import Redis
 
 from memory.agents import AgentStore
-from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord
 from server.app import Gateway
 from tests import sample_tools
@@ -36,13 +35,7 @@ async def _connect(browser: BrowserPage, server: Gateway, agent: str = "default"
 
 
 async def _history(redis_url: str, agent_name: str = "default") -> list[MessageRecord]:
-    redis = Redis.from_url(redis_url)
-    try:
-        agent = await AgentStore(redis).get("local", agent_name)
-        assert agent is not None
-        return await MessageStore(redis).history(agent.id)
-    finally:
-        await redis.aclose()
+    return await conversation_history(redis_url, agent_name)
 
 
 async def test_a_spoken_question_is_captioned_answered_aloud_timed_and_remembered(server: Gateway, llm: ScriptedLLM, tmp_path: Path) -> None:

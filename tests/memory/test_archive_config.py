@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.archival import EDGE_DIRECTORY, EdgeArchivalStore, Passage, QdrantClientArchivalStore
+from memory.archival import KNOWLEDGE, EDGE_DIRECTORY, EdgeArchivalStore, Passage, QdrantClientArchivalStore
 from memory.archive import ArchivalConfig, ArchivalMemory
 from memory.embedders import OpenAIEmbedder, SentenceTransformerEmbedder
 from tests.fakes.llm_server import ScriptedLLM
@@ -22,7 +22,7 @@ async def test_a_qdrant_url_and_an_embeddings_endpoint_replace_the_embedded_defa
     try:
         assert isinstance(memory.store, QdrantClientArchivalStore) and isinstance(memory.embedder, OpenAIEmbedder)
         await memory.insert([Passage(agent_id="a1", text="Ada's dog is called Biscuit.")])
-        [hit] = await memory.search("a1", "Ada's dog is called Biscuit.")
+        [hit] = await memory.search("a1", "Ada's dog is called Biscuit.", scopes=[KNOWLEDGE])
     finally:
         await memory.close()
     assert hit.passage.text == "Ada's dog is called Biscuit." and hit.score == pytest.approx(1.0, abs=1e-5)

@@ -7,18 +7,20 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from memory.buffer import SLEEPTIME_JOB, BufferLimits, BufferTrimmer, Eviction, cut_index
+from memory.conversations import Conversation
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord
 from server.config import Settings
 
 AGENT = AgentRecord(owner="acme", name="support")
+ADA = Conversation.of(AGENT, "ada")
 
 
 def _messages(*roles: str) -> list[MessageRecord]:
     """Messages with the given roles; `hidden` is a hidden user note."""
     return [
-        MessageRecord(agent_id=AGENT.id, role="user" if r == "hidden" else r, hidden=r == "hidden", content=f"{r} {i}")  # type: ignore[arg-type]
+        MessageRecord(conversation_id=ADA.id, role="user" if r == "hidden" else r, hidden=r == "hidden", content=f"{r} {i}")  # type: ignore[arg-type]
         for i, r in enumerate(roles)
     ]
 
@@ -73,11 +75,11 @@ def test_bad_buffer_settings_are_refused_with_a_clear_error(low: int, high: int,
 async def test_a_trim_evicts_from_the_context_keeps_history_and_queues_one_job(redis: Redis) -> None:
     messages, queue = MessageStore(redis), JobQueue(redis)
     await messages.append(_turns(16))
-    eviction = await BufferTrimmer(redis, messages, queue, BufferLimits()).trim(AGENT)
+    eviction = await BufferTrimmer(redis, messages, queue, BufferLimits()).trim(ADA)
     assert eviction is not None
-    buffer = await messages.buffer(AGENT.id)
+    buffer = await messages.buffer(ADA.id)
     assert [m.id for m in buffer] == eviction.kept_ids and len(buffer) == 14 and buffer[0].role == "user"
-    assert await messages.count(AGENT.id) == 32
+    assert await messages.count(ADA.id) == 32
     [job] = await queue.queued()
     assert job.kind == SLEEPTIME_JOB and Eviction.model_validate_json(job.payload) == eviction
-    assert await BufferTrimmer(redis, messages, queue, BufferLimits()).trim(AGENT) is None
+    assert await BufferTrimmer(redis, messages, queue, BufferLimits()).trim(ADA) is None

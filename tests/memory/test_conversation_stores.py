@@ -7,6 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from memory.agents import AgentExistsError, AgentStore
+from memory.conversations import ConversationStore
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord
 from memory.redis_server import EmbeddedRedis
@@ -36,33 +37,36 @@ async def test_agent_names_are_unique_per_owner(redis: Redis) -> None:
     await store.create(AgentRecord(owner="globex", name="support"))
 
 
-async def test_deleting_an_agent_deletes_its_conversation(redis: Redis) -> None:
+async def test_deleting_an_agent_deletes_every_callers_conversation(redis: Redis) -> None:
     agents, messages = AgentStore(redis), MessageStore(redis)
     agent = await agents.create(AgentRecord(owner="acme", name="support"))
-    await messages.append([MessageRecord(agent_id=agent.id, role="user", content="hi")])
+    ada = await ConversationStore(redis).open(agent, "ada")
+    anonymous = await ConversationStore(redis).open(agent, None)
+    await messages.append([MessageRecord(conversation_id=c.id, role="user", content="hi") for c in (ada, anonymous)])
     assert await agents.delete("acme", "support")
-    assert await messages.history(agent.id) == []
+    assert await messages.history(ada.id) == [] and await messages.history(anonymous.id) == []
     assert await agents.list("acme") == []
+    assert await redis.keys("confab:*") == []
 
 
 async def test_keyword_search_returns_newest_matches_first(redis: Redis) -> None:
     messages = MessageStore(redis)
     texts = [f"order number {i} for pizza" for i in range(10)] + ["nothing here"]
-    await messages.append([MessageRecord(agent_id="a1", role="user", content=t) for t in texts])
+    await messages.append([MessageRecord(conversation_id="a1", role="user", content=t) for t in texts])
     found = await messages.search("a1", "PIZZA", limit=3)
     assert [m.content for m in found] == ["order number 9 for pizza", "order number 8 for pizza", "order number 7 for pizza"]
 
 
 async def test_keyword_search_reaches_past_one_scan_page(redis: Redis) -> None:
     messages = MessageStore(redis)
-    await messages.append([MessageRecord(agent_id="a1", role="user", content="the blue bicycle")])
-    await messages.append([MessageRecord(agent_id="a1", role="user", content=f"filler {i}") for i in range(450)])
+    await messages.append([MessageRecord(conversation_id="a1", role="user", content="the blue bicycle")])
+    await messages.append([MessageRecord(conversation_id="a1", role="user", content=f"filler {i}") for i in range(450)])
     assert [m.content for m in await messages.search("a1", "bicycle")] == ["the blue bicycle"]
 
 
 async def test_history_and_buffer_keep_messages_in_order(redis: Redis) -> None:
     messages = MessageStore(redis)
-    batch = [MessageRecord(agent_id="a1", role=r, content=c) for r, c in [("user", "one"), ("assistant", "two"), ("user", "three")]]
+    batch = [MessageRecord(conversation_id="a1", role=r, content=c) for r, c in [("user", "one"), ("assistant", "two"), ("user", "three")]]
     await messages.append(batch)
     assert [m.content for m in await messages.history("a1")] == ["one", "two", "three"]
     assert [m.content for m in await messages.buffer("a1")] == ["one", "two", "three"]

@@ -18,6 +18,7 @@ from memory.archival import EDGE_DIRECTORY, EdgeArchivalStore
 from memory.blocks import BlockStore
 from memory.buffer import BufferLimits, BufferTrimmer
 from memory.embedders import SentenceTransformerEmbedder
+from memory.conversations import Conversation, ConversationStore
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord
@@ -31,21 +32,22 @@ REPO = Path(__file__).resolve().parents[2]
 HUMAN = "Name: Ada. Her dog is Biscuit. (memory run 1)"
 
 
-async def _queue_an_eviction(redis: Redis) -> AgentRecord:
-    """An agent whose 16 turns overflow its buffer: the trim queues one sleeptime job."""
+async def _queue_an_eviction(redis: Redis) -> tuple[AgentRecord, Conversation]:
+    """A caller whose 16 turns overflow the buffer of their conversation: the trim queues one sleeptime job."""
     agent = await AgentStore(redis).create(AgentRecord(owner="local", name="default"))
+    conversation = await ConversationStore(redis).open(agent, "ada")
     messages = MessageStore(redis)
     texts = ["Hi, I'm Ada and my dog is called Biscuit."] + [f"Small talk number {i}." for i in range(1, 16)]
     await messages.append([
-        MessageRecord(agent_id=agent.id, role=role, content=text if role == "user" else "Noted.")
+        MessageRecord(conversation_id=conversation.id, role=role, content=text if role == "user" else "Noted.")
         for text in texts for role in ("user", "assistant")
     ])
-    assert await BufferTrimmer(redis, messages, JobQueue(redis), BufferLimits()).trim(agent) is not None
-    return agent
+    assert await BufferTrimmer(redis, messages, JobQueue(redis), BufferLimits()).trim(conversation) is not None
+    return agent, conversation
 
 
-async def _human_is(redis: Redis, agent: AgentRecord, value: str) -> bool:
-    block = await BlockStore(redis).get(agent, "human")
+async def _human_is(redis: Redis, agent: AgentRecord, conversation: Conversation, value: str) -> bool:
+    block = await BlockStore(redis).get(agent, conversation, "human")
     return block is not None and block.value == value
 
 
@@ -85,7 +87,7 @@ async def test_a_job_whose_server_was_killed_mid_run_is_picked_up_after_restart(
     redis = Redis.from_url(redis_url)
     data_dir = tmp_path / "data"
     try:
-        agent = await _queue_an_eviction(redis)
+        agent, conversation = await _queue_an_eviction(redis)
         first = _start(serve, redis_url, llm, data_dir)
         await wait_until(lambda: _sleeptime_requests(llm, 1), 60, "the first server to start the job")
         [taken] = await JobQueue(redis).pending()
@@ -93,7 +95,7 @@ async def test_a_job_whose_server_was_killed_mid_run_is_picked_up_after_restart(
         first.wait()
         assert [p.id for p in await JobQueue(redis).pending()] == [taken.id]
         second = _start(serve, redis_url, llm, data_dir)
-        await wait_until(lambda: _human_is(redis, agent, HUMAN), 60, "the restarted server to finish the job")
+        await wait_until(lambda: _human_is(redis, agent, conversation, HUMAN), 60, "the restarted server to finish the job")
         await wait_until(lambda: _no_jobs(redis), 10, "the job to be acknowledged")
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0
@@ -129,8 +131,8 @@ async def test_a_redis_outage_does_not_crash_the_server_and_jobs_resume_after_it
             own.start()
             redis = Redis.from_url(own.url)
             try:
-                agent = await _queue_an_eviction(redis)
-                await wait_until(lambda: _human_is(redis, agent, HUMAN), 30, "the job after the outage")
+                agent, conversation = await _queue_an_eviction(redis)
+                await wait_until(lambda: _human_is(redis, agent, conversation, HUMAN), 30, "the job after the outage")
             finally:
                 await redis.aclose()
     finally:

@@ -43,10 +43,10 @@ def test_inserted_passages_are_found_by_meaning_and_counted(cli_env: Path, capsy
 
 
 def test_a_block_edit_over_its_limit_is_refused_with_a_clear_message(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(capsys, "memory", "set", "support", "human", "Name: Ada.", "--limit", "12")[0] == 0
-    code, _, err = _run(capsys, "memory", "set", "support", "human", "Name: Ada. Likes tea.")
+    assert _run(capsys, "memory", "set", "support", "human", "Name: Ada.", "--limit", "12", "--caller", "ada")[0] == 0
+    code, _, err = _run(capsys, "memory", "set", "support", "human", "Name: Ada. Likes tea.", "--caller", "ada")
     assert code == 1 and "'human' is limited to 12 characters but the new value has 21" in err
-    code, out, _ = _run(capsys, "memory", "show", "support")
+    code, out, _ = _run(capsys, "memory", "show", "support", "--caller", "ada")
     assert "[human] 10/12 characters\n    Name: Ada." in out
 
 

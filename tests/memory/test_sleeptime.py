@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from memory.agents import AgentStore
 from memory.archival import Passage
 from memory.blocks import BlockStore
+from memory.conversations import Conversation
 from memory.embedders import SentenceTransformerEmbedder
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
@@ -29,6 +30,7 @@ from tests.memory.memory_helpers import SleeptimeScript, is_sleeptime, memory_se
 from tests.realtime_client import RealtimeTestClient
 
 FACT = "Hi, I'm Ada and my dog is called Biscuit."
+ADA = "+15550001111"
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +45,8 @@ async def redis(redis_url: str):
     await client.aclose()
 
 
-async def _converse(gateway: Gateway, *utterances: str) -> None:
-    client = await RealtimeTestClient.open(ws_url(gateway))
+async def _converse(gateway: Gateway, *utterances: str, caller: str = ADA) -> None:
+    client = await RealtimeTestClient.open(ws_url(gateway, caller=caller))
     for text in utterances:
         await client.ask(text)
     await client.close()
@@ -58,6 +60,11 @@ async def _default_agent(redis: Redis) -> AgentRecord:
     agent = await AgentStore(redis).get("local", "default")
     assert agent is not None
     return agent
+
+
+async def _conversation_of(redis: Redis, caller: str = ADA) -> tuple[AgentRecord, Conversation]:
+    agent = await _default_agent(redis)
+    return agent, Conversation.of(agent, caller)
 
 
 async def _jobs_done(redis: Redis) -> bool:
@@ -90,26 +97,27 @@ async def test_forty_turns_keep_the_context_to_the_system_message_and_at_most_15
     for run in script.runs:  # what each trim kept, as the sleeptime agent saw it
         _, kept = older_and_newer(run)
         assert len(kept) <= 15 and kept[0].startswith("user: ")
-    buffer = await MessageStore(redis).buffer((await _default_agent(redis)).id)
+    _, ada = await _conversation_of(redis)
+    buffer = await MessageStore(redis).buffer(ada.id)
     assert buffer[0].role == "user" and len(buffer) == 26  # 14 kept at the last trim (turn 34) + 6 turns
-    assert await MessageStore(redis).count(buffer[0].agent_id) == 80
+    assert await MessageStore(redis).count(ada.id) == 80
 
 
 async def test_the_sleeptime_agent_runs_once_per_eviction_and_its_memories_are_kept(
     settings: Settings, llm: ScriptedLLM, redis: Redis
 ) -> None:
     async with _conversation(settings, llm, redis, 40) as (gateway, script):
-        agent = await _default_agent(redis)
+        agent, ada = await _conversation_of(redis)
         archive = gateway.runtime.memory.archive
         assert archive is not None
-        assert await archive.count(agent.id) == 3
-        [best] = await archive.search(agent.id, "What is the name of Ada's dog?", limit=1)
-        prompt = await gateway.runtime.memory.system_prompt(agent)
+        assert await archive.count(agent.id, ada.scopes) == 3
+        [best] = await archive.search(agent.id, "What is the name of Ada's dog?", scopes=ada.scopes, limit=1)
+        prompt = await gateway.runtime.memory.system_prompt(agent, ada)
     assert len(script.runs) == 3  # evictions after turns 16, 25 and 34
     older, _ = older_and_newer(script.runs[0])
     assert older[0] == f"user: {FACT}" and len(older) == 18
     assert best.passage.text.startswith("Ada told the assistant about her dog\nuser: Hi, I'm Ada and my dog is called Biscuit.")
-    human = await BlockStore(redis).get(agent, "human")
+    human = await BlockStore(redis).get(agent, ada, "human")
     assert human is not None and human.value == "Name: Ada. Her dog is Biscuit. (memory run 3)"
     assert f"<human characters=\"{len(human.value)}/5000\">\n{human.value}\n</human>" in prompt
     assert "3 passages are stored in archival memory" in prompt
@@ -119,11 +127,11 @@ async def test_a_later_question_brings_the_archived_fact_back_within_the_time_wi
     settings: Settings, llm: ScriptedLLM, redis: Redis
 ) -> None:
     async with _conversation(settings, llm, redis, 5, min_message_buffer_length=5, max_message_buffer_length=8) as (gateway, script):
-        agent = await _default_agent(redis)
+        agent, ada = await _conversation_of(redis)
         archive = gateway.runtime.memory.archive
         assert archive is not None
         three_days_ago = utc_now() - timedelta(days=3)
-        await archive.insert([Passage(agent_id=agent.id, text="Ada's old cat was called Whiskers.", created_at=three_days_ago)])
+        await archive.insert([Passage(agent_id=agent.id, conversation_id=ada.id, text="Ada's old cat was called Whiskers.", created_at=three_days_ago)])
         script.voice.extend([
             ToolCalls([Call("search_memory", {"pre_exec_msg": "Let me think.", "convo_keyword_queries": ["Biscuit"], "start_minutes_ago": 0, "end_minutes_ago": 60})]),
             Text("Your dog is Biscuit."),
@@ -147,15 +155,15 @@ async def test_a_sleeptime_job_whose_model_fails_is_retried_and_nothing_is_lost(
     failing = SleeptimeScript()
     failing.failures.extend([Error(503, "overloaded"), Error(503, "still overloaded")])
     async with _conversation(settings, llm, redis, 16, failing, llm_max_retries=0) as (gateway, _):
-        agent = await _default_agent(redis)
+        agent, ada = await _conversation_of(redis)
         archive = gateway.runtime.memory.archive
-        assert archive is not None and await archive.count(agent.id) == 1
+        assert archive is not None and await archive.count(agent.id, ada.scopes) == 1
     sleeptime = [r for r in llm.requests if is_sleeptime(r)]
     assert len(sleeptime) == 5  # two failures, then store, rethink, finish
     assert older_and_newer(sleeptime[0]) == older_and_newer(sleeptime[2])
-    assert (await BlockStore(redis).get(agent, "human")).value == "Name: Ada. Her dog is Biscuit. (memory run 1)"
+    assert (await BlockStore(redis).get(agent, ada, "human")).value == "Name: Ada. Her dog is Biscuit. (memory run 1)"
     assert await JobQueue(redis).dead() == []
-    assert await MessageStore(redis).count(agent.id) == 32
+    assert await MessageStore(redis).count(ada.id) == 32
 
 
 async def test_a_slow_sleeptime_model_never_delays_the_callers_turns(
@@ -163,7 +171,7 @@ async def test_a_slow_sleeptime_model_never_delays_the_callers_turns(
 ) -> None:
     llm.default = lambda body: Hang() if is_sleeptime(body) else Text("Noted.")
     async with running_server(memory_settings(settings, min_message_buffer_length=5, max_message_buffer_length=8)) as gateway:
-        client = await RealtimeTestClient.open(ws_url(gateway))
+        client = await RealtimeTestClient.open(ws_url(gateway, caller=ADA))
         durations = []
         for text in _turns(10):
             started = time.monotonic()
@@ -173,3 +181,18 @@ async def test_a_slow_sleeptime_model_never_delays_the_callers_turns(
         assert len([r for r in llm.requests if is_sleeptime(r)]) >= 1
         assert len(await JobQueue(redis).pending()) >= 1
     assert max(durations) < 1.0
+
+
+async def test_a_sleeptime_run_rewrites_only_its_own_callers_memory(
+    settings: Settings, llm: ScriptedLLM, redis: Redis
+) -> None:
+    async with _conversation(settings, llm, redis, 16) as (gateway, script):
+        await _converse(gateway, "Hello, this is Bob.", caller="+15550002222")
+        await wait_until(lambda: _jobs_done(redis), 30, "the sleeptime jobs")
+        agent, bob = await _conversation_of(redis, "+15550002222")
+        archive = gateway.runtime.memory.archive
+        assert archive is not None and await archive.count(agent.id, bob.scopes) == 0
+        bobs_prompt = await gateway.runtime.memory.system_prompt(agent, bob)
+    assert len(script.runs) == 1
+    assert (await BlockStore(redis).get(agent, bob, "human")).value == ""
+    assert "Biscuit" not in bobs_prompt

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from memory.agents import AgentStore
 from memory.blocks import BlockStore
+from memory.conversations import Conversation
 from memory.records import AgentRecord
 from server.app import Gateway
 from server.config import Settings
@@ -41,7 +42,7 @@ async def test_agents_and_memory_need_a_key_and_stay_within_the_owner(settings: 
     agents = AgentStore(redis)
     mine = await agents.create(AgentRecord(owner="alice", name="guide", system_prompt="You guide visitors."))
     await agents.create(AgentRecord(owner="bob", name="secret"))
-    await BlockStore(redis).set(mine, "human", "Name: Ada.")
+    await BlockStore(redis).set(mine, Conversation.of(mine, "ada"), "human", "Name: Ada.")
     await redis.aclose()
     keyed = settings.model_copy(update={"api_keys": ["alice:a-key", "bob:b-key"]})
     async with running_server(keyed) as server:
@@ -51,7 +52,7 @@ async def test_agents_and_memory_need_a_key_and_stay_within_the_owner(settings: 
             assert (await _get(server.port, path)).status_code == 401
         listed = await _get(server.port, "/v1/agents", "a-key")
         assert [a["name"] for a in listed.json()["agents"]] == ["guide"]
-        memory = (await _get(server.port, "/v1/agents/guide/memory", "a-key")).json()
+        memory = (await _get(server.port, "/v1/agents/guide/memory?caller=ada", "a-key")).json()
         assert memory["agent"] == "guide"
         assert {b["label"]: b["value"] for b in memory["blocks"]} == {"persona": "You guide visitors.", "human": "Name: Ada."}
         assert (await _get(server.port, "/v1/agents/guide/memory", "b-key")).status_code == 404

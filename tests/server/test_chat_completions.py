@@ -13,12 +13,13 @@ import pytest
 from redis.asyncio import Redis
 
 from memory.agents import AgentStore
+from memory.conversations import ConversationStore
 from memory.messages import MessageStore
 from memory.records import AgentRecord, MessageRecord
 from server.app import Gateway
 from server.config import Settings
 from tests import sample_tools
-from tests.conftest import running_server
+from tests.conftest import conversation_history, running_server
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
 
 GET_LOCATION = {
@@ -50,12 +51,17 @@ async def _create_agent(redis_url: str | None, **fields: Any) -> AgentRecord:
         await redis.aclose()
 
 
-async def _history(redis_url: str | None, agent_name: str = "default") -> list[MessageRecord]:
+async def _history(redis_url: str | None, caller: str | None = None, agent_name: str = "default") -> list[MessageRecord]:
+    """The stored history of `caller`'s conversation (None: the agent's one conversation)."""
+    if caller is None:
+        return await conversation_history(redis_url or "", agent_name)
     redis = Redis.from_url(redis_url or "")
     try:
         agent = await AgentStore(redis).get("local", agent_name)
         assert agent is not None
-        return await MessageStore(redis).history(agent.id)
+        conversation = await ConversationStore(redis).find(agent, caller)
+        assert conversation is not None
+        return await MessageStore(redis).history(conversation.id)
     finally:
         await redis.aclose()
 
@@ -82,14 +88,14 @@ async def test_a_streamed_turn_is_a_role_chunk_content_deltas_a_finish_reason_th
 async def test_the_conversation_comes_from_memory_not_from_the_resent_history(chat_server: Gateway, llm: ScriptedLLM) -> None:
     llm.script(Text("Nice to meet you, Ada."), Text("Your name is Ada."))
     client = _client(chat_server)
-    await _stream(client, [{"role": "user", "content": "I'm Ada."}])
+    await _stream(client, [{"role": "user", "content": "I'm Ada."}], user="ada")
     resent = [
         {"role": "system", "content": "You are a phone agent."},
         {"role": "user", "content": "something the platform misheard"},
         {"role": "assistant", "content": "Nice to meet you, Ada."},
         {"role": "user", "content": "What's my name?"},
     ]
-    assert _content(await _stream(client, resent)) == "Your name is Ada."
+    assert _content(await _stream(client, resent, user="ada")) == "Your name is Ada."
     seen = [(m["role"], m["content"]) for m in llm.requests[-1]["messages"] if m["role"] != "system"]
     assert seen == [("user", "I'm Ada."), ("assistant", "Nice to meet you, Ada."), ("user", "What's my name?")]
     assert "You are a phone agent." in llm.requests[-1]["messages"][0]["content"], "the platform's system prompt extends the persona"
@@ -185,13 +191,13 @@ async def test_a_client_that_leaves_mid_stream_cancels_the_turn_and_keeps_what_w
 async def test_an_answer_the_platform_cut_on_barge_in_is_cut_in_memory_too(chat_server: Gateway, llm: ScriptedLLM, redis_url: str) -> None:
     llm.script(Text("The museum opens at nine and closes at six on weekdays."), Text("On weekends it opens at ten."))
     client = _client(chat_server)
-    await _stream(client, [{"role": "user", "content": "When is the museum open?"}])
+    await _stream(client, [{"role": "user", "content": "When is the museum open?"}], user="ada")
     await _stream(client, [
         {"role": "user", "content": "When is the museum open?"},
         {"role": "assistant", "content": "The museum opens at ni"},
         {"role": "user", "content": "And on weekends?"},
-    ])
-    answer = next(m for m in await _history(redis_url) if m.role == "assistant")
+    ], user="ada")
+    answer = next(m for m in await _history(redis_url, "ada") if m.role == "assistant")
     assert (answer.content, answer.interrupted) == ("The museum opens at nine", True)
     assert [m["content"] for m in llm.requests[-1]["messages"] if m["role"] == "assistant"] == ["The museum opens at nine"]
 
@@ -199,12 +205,12 @@ async def test_an_answer_the_platform_cut_on_barge_in_is_cut_in_memory_too(chat_
 async def test_a_resent_answer_heard_in_full_leaves_memory_alone(chat_server: Gateway, llm: ScriptedLLM, redis_url: str) -> None:
     llm.script(Text("The museum opens at nine."), Text("Yes, every day."))
     client = _client(chat_server)
-    await _stream(client, [{"role": "user", "content": "When is the museum open?"}])
+    await _stream(client, [{"role": "user", "content": "When is the museum open?"}], user="ada")
     await _stream(client, [
         {"role": "assistant", "content": "The museum opens at nine."},
         {"role": "user", "content": "Every day?"},
-    ])
-    answer = next(m for m in await _history(redis_url) if m.role == "assistant")
+    ], user="ada")
+    answer = next(m for m in await _history(redis_url, "ada") if m.role == "assistant")
     assert (answer.content, answer.interrupted) == ("The museum opens at nine.", False)
 
 
@@ -293,7 +299,7 @@ async def test_the_reference_voice_beta_route_answers_for_the_agent_in_its_path(
         client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1/voice-beta/{agent.id}", api_key="x", max_retries=0)
         chunks = await _stream(client, [{"role": "user", "content": "Hello?"}], model="gpt-4o")
     assert _content(chunks) == "Concierge speaking."
-    assert [m.content for m in await _history(settings.redis_url, "concierge")] == ["Hello?", "Concierge speaking."]
+    assert [m.content for m in await _history(settings.redis_url, agent_name="concierge")] == ["Hello?", "Concierge speaking."]
 
 
 async def test_a_new_turn_of_the_same_caller_cancels_the_one_still_running(chat_server: Gateway, llm: ScriptedLLM, redis_url: str) -> None:
@@ -308,5 +314,37 @@ async def test_a_new_turn_of_the_same_caller_cancels_the_one_still_running(chat_
         async for _ in first:
             pass
     assert _content(second) == "Sure."
-    history = await _history(redis_url)
+    history = await _history(redis_url, "ann")
     assert [(m.role, m.interrupted) for m in history] == [("user", False), ("assistant", True), ("user", False), ("assistant", False)]
+
+
+async def test_two_callers_of_one_agent_never_see_each_others_conversation(chat_server: Gateway, llm: ScriptedLLM) -> None:
+    llm.script(Text("Noted, Ann."), Text("I don't know yet."), Text("You love jazz."))
+    client = _client(chat_server)
+    await _stream(client, [{"role": "user", "content": "I'm Ann and I love jazz."}], user="ann")
+    vapi_call = {"call": {"customer": {"number": "+14155550123"}}}
+    await _stream(client, [{"role": "user", "content": "What do I love?"}], extra_body=vapi_call)
+    await _stream(client, [{"role": "user", "content": "What do I love?"}], user="ann")
+    bobs, anns = llm.requests[1]["messages"], llm.requests[2]["messages"]
+    assert [m["content"] for m in bobs if m["role"] != "system"] == ["What do I love?"]
+    assert "jazz" not in json.dumps(bobs)
+    assert [m["content"] for m in anns if m["role"] != "system"] == ["I'm Ann and I love jazz.", "Noted, Ann.", "What do I love?"]
+
+
+async def test_an_anonymous_caller_has_no_memory_and_the_resent_history_is_the_context(chat_server: Gateway, llm: ScriptedLLM) -> None:
+    llm.script(Text("Hi Ada."), Text("Your name is Ada."))
+    client = _client(chat_server)
+    await _stream(client, [{"role": "user", "content": "I'm Ada."}])
+    await _stream(client, [
+        {"role": "user", "content": "I'm Ada."}, {"role": "assistant", "content": "Hi Ada."}, {"role": "user", "content": "What's my name?"},
+    ])
+    assert [(m["role"], m["content"]) for m in llm.requests[1]["messages"] if m["role"] != "system"] == [
+        ("user", "I'm Ada."), ("assistant", "Hi Ada."), ("user", "What's my name?"),
+    ]
+    redis = Redis.from_url(chat_server.runtime.settings.redis_url or "")
+    try:
+        agent = await AgentStore(redis).get("local", "default")
+        assert agent is not None
+        assert len(await ConversationStore(redis).all(agent)) == 2, "each anonymous request is a conversation of its own"
+    finally:
+        await redis.aclose()

@@ -4,11 +4,8 @@ import json
 from typing import Any
 
 import openai
-from redis.asyncio import Redis
 
-from memory.agents import AgentStore
-from memory.messages import MessageStore
-from tests.conftest import ws_url
+from tests.conftest import conversation_history, ws_url
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
 from tests.realtime_client import RealtimeTestClient
 
@@ -67,13 +64,7 @@ async def test_a_client_side_tool_is_called_answered_and_remembered(server, llm:
     tool_message = next(m for m in llm.requests[1]["messages"] if m["role"] == "tool")
     assert tool_message["tool_call_id"] == "call_loc" and json.loads(tool_message["content"]) == {"result": {"city": "Lyon"}}
 
-    redis = Redis.from_url(redis_url)
-    try:
-        agent = await AgentStore(redis).get("local", "default")
-        assert agent is not None
-        history = await MessageStore(redis).history(agent.id)
-    finally:
-        await redis.aclose()
+    history = await conversation_history(redis_url)
     call_message = next(m for m in history if m.tool_calls)
     assert call_message.tool_calls[0].name == "get_location" and call_message.content == "Let me see where you are."
     assert next(m for m in history if m.role == "tool").tool_call_id == "call_loc"

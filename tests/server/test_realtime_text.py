@@ -10,23 +10,16 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from memory.agents import AgentStore
-from memory.messages import MessageStore
 from memory.records import AgentRecord
 from server.config import Settings
 from tests import sample_tools
-from tests.conftest import running_server, ws_url
+from tests.conftest import conversation_history, running_server, ws_url
 from tests.fakes.llm_server import Call, Drop, Error, ScriptedLLM, Text, ToolCalls
 from tests.realtime_client import RealtimeTestClient, text_of
 
 
 async def _history(redis_url: str, agent_name: str = "default", owner: str = "local") -> list[tuple[str, str | None]]:
-    redis = Redis.from_url(redis_url)
-    try:
-        agent = await AgentStore(redis).get(owner, agent_name)
-        assert agent is not None
-        return [(m.role, m.content) for m in await MessageStore(redis).history(agent.id)]
-    finally:
-        await redis.aclose()
+    return [(m.role, m.content) for m in await conversation_history(redis_url, agent_name, owner)]
 
 
 async def _create_agent(redis_url: str, **fields: object) -> AgentRecord:
@@ -44,12 +37,12 @@ def _user_texts(request: dict) -> list[str]:
 async def test_a_multi_turn_conversation_survives_a_server_restart(settings: Settings, llm: ScriptedLLM) -> None:
     llm.script(Text("Hi Ada, nice to meet you."), Text("You like tea."), Text("Your name is Ada."))
     async with running_server(settings) as gateway:
-        client = await RealtimeTestClient.open(ws_url(gateway))
+        client = await RealtimeTestClient.open(ws_url(gateway, caller="ada@example.com"))
         assert (await client.ask("Hi, I'm Ada."))[0] == "Hi Ada, nice to meet you."
         assert (await client.ask("I like tea."))[0] == "You like tea."
         await client.close()
     async with running_server(settings) as gateway:
-        client = await RealtimeTestClient.open(ws_url(gateway))
+        client = await RealtimeTestClient.open(ws_url(gateway, caller="ada@example.com"))
         reply, _ = await client.ask("What's my name?")
         await client.close()
     assert reply == "Your name is Ada."

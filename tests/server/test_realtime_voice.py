@@ -6,14 +6,11 @@ import time
 
 import numpy as np
 import pytest
-from redis.asyncio import Redis
 
 from audio.codecs import AudioFormat
 from audio.stt import get_transcriber
-from memory.agents import AgentStore
-from memory.messages import MessageStore
 from tests.audio.speech_data import SCRIPT, read_wav, silence, trim_trailing_silence, word_error_rate
-from tests.conftest import ws_url
+from tests.conftest import conversation_history, ws_url
 from tests.fakes.llm_server import ScriptedLLM, Text
 from tests.realtime_client import RealtimeTestClient
 from tests.voice_client import stream, transcribe_answer, voice_session
@@ -28,13 +25,7 @@ def _utterance(name: str, tail_ms: int = 1500) -> np.ndarray:
 
 
 async def _stored(redis_url: str) -> list[tuple[str, str | None, bool]]:
-    redis = Redis.from_url(redis_url)
-    try:
-        agent = await AgentStore(redis).get("local", "default")
-        assert agent is not None
-        return [(m.role, m.content, m.interrupted) for m in await MessageStore(redis).history(agent.id)]
-    finally:
-        await redis.aclose()
+    return [(m.role, m.content, m.interrupted) for m in await conversation_history(redis_url)]
 
 
 async def _ask_by_voice(server, llm: ScriptedLLM, fmt: AudioFormat, wav: str) -> tuple[list[dict], str]:
