@@ -348,3 +348,26 @@ async def test_an_anonymous_caller_has_no_memory_and_the_resent_history_is_the_c
         assert len(await ConversationStore(redis).all(agent)) == 2, "each anonymous request is a conversation of its own"
     finally:
         await redis.aclose()
+
+
+async def _raw_exchange(gateway: Gateway, request: bytes) -> tuple[int, dict[str, Any]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(request)
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404),
+    ],
+)
+async def test_a_request_the_server_cannot_take_gets_an_http_error_in_json(chat_server: Gateway, head: bytes, status: int) -> None:
+    code, body = await _raw_exchange(chat_server, head)
+    assert code == status and body["error"]["message"]
