@@ -371,3 +371,23 @@ async def _raw_exchange(gateway: Gateway, request: bytes) -> tuple[int, dict[str
 async def test_a_request_the_server_cannot_take_gets_an_http_error_in_json(chat_server: Gateway, head: bytes, status: int) -> None:
     code, body = await _raw_exchange(chat_server, head)
     assert code == status and body["error"]["message"]
+
+
+async def test_a_client_that_leaves_during_the_pre_execution_line_never_starts_the_tool(settings: Settings, llm: ScriptedLLM) -> None:
+    await _create_agent(settings.redis_url, name="forecaster", tools=["tests.sample_tools:get_weather"])
+    sample_tools.calls.clear()
+    llm.script(ToolCalls([Call("get_weather", {"pre_exec_msg": "Checking the weather.", "city": "Oslo", "unit": "celsius"})], delay=0.05))
+    async with running_server(settings.model_copy(update={"speech": False})) as gateway:
+        stream = await _client(gateway).chat.completions.create(model="forecaster", messages=[{"role": "user", "content": "Weather?"}], stream=True, user="ada")
+        received = []
+        async for chunk in stream:
+            received.append(chunk)
+            if _content(received).endswith("weather."):
+                break
+        await stream.close()
+        await asyncio.sleep(1.5)
+        history = await _history(settings.redis_url, "ada", agent_name="forecaster")
+    assert sample_tools.calls == [] and len(llm.requests) == 1
+    assert [(m.role, m.content, m.interrupted, m.tool_calls) for m in history] == [
+        ("user", "Weather?", False, []), ("assistant", "Checking the weather.", True, []),
+    ]
