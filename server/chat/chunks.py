@@ -47,6 +47,7 @@ class ChunkEncoder:
     text: str = ""
     calls: list[ClientToolCall] = field(default_factory=list)
     finish_reason: FinishReason | None = None
+    usage: CompletionUsage = field(default_factory=lambda: CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0))
     _last_kind: str | None = field(default=None, init=False)
 
     def _chunk(self, delta: ChoiceDelta, finish_reason: FinishReason | None = None) -> ChatCompletionChunk:
@@ -75,6 +76,8 @@ class ChunkEncoder:
                 return [self._chunk(ChoiceDelta(tool_calls=[call]))]
             case TurnDone():
                 self.finish_reason = "tool_calls" if self.calls else "length" if event.stop_reason == "max_steps" else "stop"
+                prompt, completion = event.usage.prompt_tokens, event.usage.completion_tokens
+                self.usage = CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
                 return [self._chunk(ChoiceDelta(), self.finish_reason)]
         return []
 
@@ -86,14 +89,14 @@ class ChunkEncoder:
         self.text += text
         return self._chunk(ChoiceDelta(content=text))
 
-    def usage(self, usage: CompletionUsage) -> ChatCompletionChunk:
+    def usage_chunk(self) -> ChatCompletionChunk:
         """The closing usage chunk (`stream_options.include_usage`): no choices."""
         return ChatCompletionChunk(
             id=self.completion_id, object="chat.completion.chunk", created=self.created, model=self.model,
-            choices=[], usage=usage,
+            choices=[], usage=self.usage,
         )
 
-    def completion(self, usage: CompletionUsage) -> ChatCompletion:
+    def completion(self) -> ChatCompletion:
         """The whole answer as one `chat.completion` (for `stream: false`)."""
         tool_calls: list[ChatCompletionMessageToolCallUnion] = [
             ChatCompletionMessageFunctionToolCall(id=c.call_id, type="function", function=Function(name=c.name, arguments=c.arguments))
@@ -102,5 +105,5 @@ class ChunkEncoder:
         message = ChatCompletionMessage(role="assistant", content=self.text or None, tool_calls=tool_calls or None)
         return ChatCompletion(
             id=self.completion_id, object="chat.completion", created=self.created, model=self.model,
-            choices=[Choice(index=0, message=message, finish_reason=self.finish_reason or "stop")], usage=usage,
+            choices=[Choice(index=0, message=message, finish_reason=self.finish_reason or "stop")], usage=self.usage,
         )

@@ -16,11 +16,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from openai.types.chat import ChatCompletion
-from openai.types.completion_usage import CompletionUsage
 from openai.types.realtime import RealtimeFunctionTool
 from websockets.http11 import Request, Response
 
-from agent.events import AgentEvent, TurnDone
+from agent.events import AgentEvent
 from memory.records import AgentRecord
 from server.auth import presented_key
 from server.chat.chunks import DONE, ChunkEncoder, new_completion_id, sse
@@ -32,7 +31,6 @@ from server.realtime.client_tools import ClientTools
 from server.runtime import Runtime
 
 CHAT_PATH = "/v1/chat/completions"
-_NO_USAGE = CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
 MODELS_PATH = "/v1/models"
 _VOICE_BETA_PATH = re.compile(r"/v1/voice-beta/([^/]+)/chat/completions")
 
@@ -117,31 +115,20 @@ class ChatCompletions:
     @staticmethod
     async def _stream(events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder, include_usage: bool) -> AsyncGenerator[bytes, None]:
         yield sse(encoder.role())
-        usage = _NO_USAGE
         async with aclosing(events):  # a client that leaves closes it: the step is persisted at once
             async for event in events:
                 for chunk in encoder.feed(event):
                     yield sse(chunk)
-                if isinstance(event, TurnDone):
-                    usage = _usage(event)
         if include_usage:
-            yield sse(encoder.usage(usage))
+            yield sse(encoder.usage_chunk())
         yield DONE
 
     @staticmethod
     async def _complete(events: AsyncGenerator[AgentEvent, None], encoder: ChunkEncoder) -> ChatCompletion:
-        usage = _NO_USAGE
         async with aclosing(events):
             async for event in events:
                 encoder.feed(event)
-                if isinstance(event, TurnDone):
-                    usage = _usage(event)
-        return encoder.completion(usage)
-
-
-def _usage(done: TurnDone) -> CompletionUsage:
-    prompt, completion = done.usage.prompt_tokens, done.usage.completion_tokens
-    return CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+        return encoder.completion()
 
 
 def _platform_tools(body: ChatRequest) -> ClientTools | None:

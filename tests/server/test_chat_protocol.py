@@ -6,9 +6,8 @@ import json
 from http import HTTPStatus
 
 import pytest
-from openai.types.completion_usage import CompletionUsage
 
-from agent.events import ClientToolCall, TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from agent.events import ClientToolCall, TextDelta, TokenUsage, ToolFinished, ToolStarted, TurnDone, TurnFailed
 from server.chat.chunks import ChunkEncoder
 from server.chat.request import InvalidRequest, ToolOutput, caller_of, parse_request, turn_input
 from server.chat.turn import heard_part
@@ -105,8 +104,16 @@ def test_a_platform_tool_call_becomes_delta_tool_calls_and_finishes_with_tool_ca
     call = chunks[0].choices[0].delta.tool_calls[0]
     assert (call.index, call.id, call.function.name, call.function.arguments) == (0, "c9", "get_location", '{"precision": "city"}')
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
-    whole = encoder.completion(CompletionUsage(prompt_tokens=1, completion_tokens=1, total_tokens=2)).choices[0]
+    whole = encoder.completion().choices[0]
     assert (whole.finish_reason, [c.id for c in whole.message.tool_calls or []]) == ("tool_calls", ["c9"])
+
+
+def test_the_usage_is_the_turns_token_counts() -> None:
+    encoder = ChunkEncoder("chatcmpl-1", "default")
+    encoder.feed(TurnDone("completed", TokenUsage(prompt_tokens=120, completion_tokens=8)))
+    usage = encoder.usage_chunk()
+    assert usage.choices == [] and usage.usage is not None
+    assert (usage.usage.prompt_tokens, usage.usage.completion_tokens, usage.usage.total_tokens) == (120, 8, 128)
 
 
 def test_a_failed_model_is_an_apology_and_running_out_of_steps_is_length() -> None:
