@@ -73,6 +73,8 @@ class Gateway:
             return await agents_response(self.runtime, request, path)
         if path == MODELS_PATH:
             return await self.chat.models(request)
+        if is_chat_path(path):
+            return json_reply(HTTPStatus.METHOD_NOT_ALLOWED, error_body(HTTPStatus.METHOD_NOT_ALLOWED, "POST a chat request here", "method_not_allowed"))
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
         if path == TWILIO_PATH:

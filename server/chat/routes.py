@@ -25,6 +25,7 @@ from server.auth import presented_key
 from server.chat.chunks import DONE, ChunkEncoder, new_completion_id, sse
 from server.chat.request import CALLER_HEADER, ChatRequest, InvalidRequest, caller_of, parse_request, turn_input
 from server.chat.turn import apply_input
+from server.metrics import ACTIVE_SESSIONS
 from server.model_names import agent_for_model
 from server.plain_http import HttpReply, HttpRequest, StreamingResponse, error_body, json_reply
 from server.realtime.client_tools import ClientTools
@@ -107,7 +108,14 @@ class ChatCompletions:
         current = asyncio.current_task()
         assert current is not None
         self._running[key] = current
-        current.add_done_callback(lambda task: self._running.pop(key) if self._running.get(key) is task else None)
+        ACTIVE_SESSIONS.labels("chat").inc()
+
+        def release(task: asyncio.Task[Any]) -> None:
+            ACTIVE_SESSIONS.labels("chat").dec()
+            if self._running.get(key) is task:
+                del self._running[key]
+
+        current.add_done_callback(release)
         if previous is not None and not previous.done():
             previous.cancel()
             await asyncio.wait([previous])

@@ -366,6 +366,7 @@ async def _raw_exchange(gateway: Gateway, request: bytes) -> tuple[int, dict[str
         (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
         (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
         (b"POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404),
+        (b"GET /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     ],
 )
 async def test_a_request_the_server_cannot_take_gets_an_http_error_in_json(chat_server: Gateway, head: bytes, status: int) -> None:
