@@ -95,6 +95,10 @@ class ArchivalMemory:
         """How many passages the agent has (in `scopes` only, when given)."""
         return await self.store.count(agent_id, scopes)
 
+    async def delete_scope(self, agent_id: str, scope: str) -> int:
+        """Forget the agent's passages of one scope (a conversation); how many there were."""
+        return await self.store.delete_scope(agent_id, scope)
+
     async def healthy(self) -> bool:
         """Whether the store answers."""
         return await self.store.healthy()

@@ -45,6 +45,10 @@ class MemoryBlock(BaseModel):
         return self
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def is_per_caller(agent: AgentRecord, label: str) -> bool:
     """Whether each caller of `agent` has their own block `label`."""
     return label == HUMAN or label in agent.caller_blocks
@@ -76,7 +80,7 @@ class BlockStore:
         return keys.caller_blocks(conversation.id)
 
     async def _stored(self, key: str) -> dict[str, MemoryBlock]:
-        return {label.decode(): MemoryBlock.model_validate_json(raw) for label, raw in (await self._redis.hgetall(key)).items()}
+        return {_text(label): MemoryBlock.model_validate_json(raw) for label, raw in (await self._redis.hgetall(key)).items()}
 
     async def list(self, agent: AgentRecord, conversation: Conversation | None) -> list[MemoryBlock]:
         """The blocks one conversation sees: `persona`, `human`, then custom blocks by label.
@@ -113,6 +117,6 @@ class BlockStore:
     async def delete(self, conversation: Conversation) -> tuple[str, ...]:
         """Delete the conversation's own blocks; returns their labels."""
         key = keys.caller_blocks(conversation.id)
-        labels = tuple(sorted(label.decode() for label in await self._redis.hkeys(key)))
+        labels = tuple(sorted(_text(label) for label in await self._redis.hkeys(key)))
         await self._redis.delete(key)
         return labels

@@ -102,12 +102,17 @@ class ConversationStore:
         known = await self._redis.hexists(keys.conversations(agent.id), conversation.id)
         return conversation if known else None
 
+    async def remove(self, conversation: Conversation) -> None:
+        """Unregister the conversation (its stores are emptied by the caller of this)."""
+        await self._redis.hdel(keys.conversations(conversation.agent_id), conversation.id)
+        await self._redis.delete(keys.responding(conversation.id))
+
+    async def all(self, agent: AgentRecord) -> list[Conversation]:
+        """Every conversation of the agent, as conversations."""
+        return [Conversation(agent.owner, agent.id, r.caller_id, r.conversation_id) for r in await self.list(agent)]
+
     async def list(self, agent: AgentRecord) -> list[CallerRecord]:
         """Every conversation of the agent, most recently opened first."""
         raws = await self._redis.hvals(keys.conversations(agent.id))
         records = [CallerRecord.model_validate_json(r) for r in raws]
         return sorted(records, key=lambda r: r.last_seen, reverse=True)
-
-    async def all(self, agent: AgentRecord) -> list[Conversation]:
-        """Every conversation of the agent, as conversations."""
-        return [Conversation(agent.owner, agent.id, r.caller_id, r.conversation_id) for r in await self.list(agent)]

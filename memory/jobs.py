@@ -8,6 +8,7 @@ over. Jobs that keep failing are parked in a dead-letter stream for an operator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,12 +71,12 @@ def _dead(job_id: bytes | str, raw: dict[bytes, bytes]) -> DeadJob:
 
 
 class JobQueue:
-    """Enqueue, claim, acknowledge, retry, park and replay jobs (`keys.jobs()`, group `workers`)."""
+    """Enqueue, claim, acknowledge, retry, park and replay jobs (default `keys.jobs()`, group `workers`)."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, stream: str | None = None, dead_stream: str | None = None) -> None:
         self._redis = redis
-        self.stream = keys.jobs()
-        self.dead_stream = keys.dead_jobs()
+        self.stream = stream or keys.jobs()
+        self.dead_stream = dead_stream or keys.dead_jobs()
 
     def add(self, pipe: Pipeline, kind: str, payload: str) -> None:
         """Queue an XADD of a job on `pipe`, so the job commits together with the caller's other writes."""
@@ -157,6 +158,24 @@ class JobQueue:
     async def dead(self) -> list[DeadJob]:
         """The parked jobs, oldest first."""
         return [_dead(job_id, raw) for job_id, raw in await self._redis.xrange(self.dead_stream)]
+
+    async def discard(self, matches: Callable[[str], bool]) -> int:
+        """Delete every queued, running or parked job whose payload `matches`; returns how many.
+
+        A running job's handler finishes, but its acknowledgement then finds nothing.
+        """
+        queued = [j.id for j in await self.queued() if matches(j.payload)]
+        dead = [d.id for d in await self.dead() if matches(d.payload)]
+        if not queued and not dead:
+            return 0
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if queued:
+                pipe.xack(self.stream, GROUP, *queued)
+                pipe.xdel(self.stream, *queued)
+            if dead:
+                pipe.xdel(self.dead_stream, *dead)
+            await pipe.execute()
+        return len(queued) + len(dead)
 
     async def replay(self, dead_ids: list[str] | None = None) -> list[str]:
         """Put parked jobs (all, or those with the given ids) back in the queue; returns the new job ids."""

@@ -48,6 +48,31 @@ def jobs() -> str:
     return f"{PREFIX}:jobs"
 
 
+def requests() -> str:
+    """The stream of operators' archival requests, read by its own workers so they never wait behind jobs."""
+    return f"{PREFIX}:requests"
+
+
+def dead_requests() -> str:
+    """Archival requests that could not be run (parked like dead jobs)."""
+    return f"{PREFIX}:requests:dead"
+
+
 def dead_jobs() -> str:
     """The stream where jobs that kept failing are parked for an operator to see and replay."""
     return f"{PREFIX}:jobs:dead"
+
+
+def responding(conversation_id: str) -> str:
+    """The id of the response a conversation is generating now (with a TTL), if any."""
+    return f"{PREFIX}:responding:{conversation_id}"
+
+
+def caller_token_secret() -> str:
+    """The secret Twilio caller tokens are signed with (when none is configured)."""
+    return f"{PREFIX}:secret:caller-token"
+
+
+def reply(reply_to: str) -> str:
+    """Where the answer to one queued request is pushed (a random name only the requester knows)."""
+    return f"{PREFIX}:reply:{reply_to}"

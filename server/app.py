@@ -23,6 +23,7 @@ from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
+from server.twilio.voice_webhook import VOICE_WEBHOOK_PATH, VoiceWebhookRequest, answer_voice_webhook
 from server.websocket_io import frames, sender
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class Gateway:
             return await self.chat.models(request)
         if is_chat_path(path):
             return json_reply(HTTPStatus.METHOD_NOT_ALLOWED, error_body(HTTPStatus.METHOD_NOT_ALLOWED, "POST a chat request here", "method_not_allowed"))
+        if path == VOICE_WEBHOOK_PATH:
+            webhook = VoiceWebhookRequest.parse("GET", request.path, request.headers, b"", self.runtime.settings.public_url)
+            return await answer_voice_webhook(self.runtime, webhook)
         if path not in WEBSOCKET_PATHS:
             return text_response(HTTPStatus.NOT_FOUND, f"no route for {path}\n")
         if path == TWILIO_PATH:
@@ -88,6 +92,9 @@ class Gateway:
         path = urlsplit(request.path).path
         if is_chat_path(path):
             return await self.chat.handle(request)
+        if path == VOICE_WEBHOOK_PATH:
+            webhook = VoiceWebhookRequest.parse(request.method, request.path, request.headers, request.body, self.runtime.settings.public_url)
+            return await answer_voice_webhook(self.runtime, webhook)
         return json_reply(HTTPStatus.NOT_FOUND, error_body(HTTPStatus.NOT_FOUND, f"no route for {request.method} {path}", "not_found"))
 
     @staticmethod

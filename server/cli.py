@@ -22,7 +22,7 @@ from server.app import Gateway
 from server.auth import LOCAL_OWNER
 from server.config import Settings
 from server import tools_cli
-from server.memory_cli import add_commands, archival_failure, run_jobs, run_memory
+from server.memory_cli import add_commands, archival_failure, run_callers, run_jobs, run_memory
 from server.memory_services import archival_config
 from server.runtime import Runtime
 from server.twilio import twiml
@@ -108,7 +108,7 @@ def _agents(args: argparse.Namespace, settings: Settings) -> int:
         if args.agents_command == "create":
             try:
                 agent = AgentRecord(
-                    owner=owner, name=args.name, tools=args.tool or [], timezone=args.timezone,
+                    owner=owner, name=args.name, tools=args.tool or [], timezone=args.timezone, caller_blocks=args.caller_block,
                     llm=LLMConfig(model=args.model, base_url=args.base_url, strict=args.strict),
                     **({"system_prompt": args.prompt} if args.prompt else {}), **tools_cli.tool_fields(args),
                 )
@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--tool", action="append", help="a Python tool as module:function (repeatable)")
     create.add_argument("--timezone", default="UTC", help="IANA timezone, e.g. Europe/Paris")
     create.add_argument("--strict", action="store_true", help="use strict JSON schemas for tool calls")
+    create.add_argument("--caller-block", action="append", default=[], metavar="LABEL",
+                        help="a custom memory block each caller has their own of, like `human` (repeatable)")
     tools_cli.add_create_options(create)
     for name in ("show", "delete"):
         sub = agent_commands.add_parser(name, parents=[owner], help=f"{name} an agent")
@@ -189,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "memory":
         owner = _owner(args, settings)
         return asyncio.run(_with_runtime(settings, lambda runtime: run_memory(args, runtime, owner)))
+    if args.command == "callers":
+        owner = _owner(args, settings)
+        return asyncio.run(_with_runtime(settings, lambda runtime: run_callers(args, runtime, owner)))
     if args.command == "jobs":
         return asyncio.run(_with_runtime(settings, lambda runtime: run_jobs(args, runtime)))
     if args.command == "tools":

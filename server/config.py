@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     idle_timeout_s: float = 300.0
     tool_timeout_s: float = 20.0
     mcp_connect_timeout_s: float = 10.0
+    cli_server_timeout_s: float = Field(default=30.0, gt=0, description="how long CLI commands wait for a running server to answer")
+    caller_token_secret: str | None = Field(
+        default=None, description="signs Twilio caller tokens (default: a random secret kept in Redis, shared by all processes)"
+    )
 
     @model_validator(mode="after")
     def _check_buffer(self) -> Settings:

@@ -8,6 +8,7 @@ import sys
 
 from memory.archival import KNOWLEDGE, ArchivalStoreError, Passage
 from memory.archive import ArchivalMemory
+from memory.archive_requests import NoServerAnswered, RemoteArchive
 from memory.conversations import CallerIdError, Conversation
 from memory.records import AgentRecord
 from server.runtime import Runtime
@@ -41,6 +42,14 @@ def add_commands(
     edit.add_argument("label")
     edit.add_argument("text")
     edit.add_argument("--limit", type=int, help="the block's character limit (default: keep it)")
+    forget = sub.add_parser("forget", parents=[owner], help="erase one caller's history, blocks, passages and queued jobs")
+    forget.add_argument("agent", help="agent name or id")
+    forget.add_argument("--caller", required=True, help="the caller to forget")
+
+    callers = commands.add_parser("callers", help="who talks to an agent")
+    callers_sub = callers.add_subparsers(dest="callers_command", required=True)
+    listing = callers_sub.add_parser("list", parents=[owner], help="an agent's callers, most recent first")
+    listing.add_argument("agent", help="agent name or id")
 
     jobs = commands.add_parser("jobs", help="the background job queue")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -61,12 +70,14 @@ def archival_failure(exc: ArchivalStoreError, qdrant_url: str | None) -> str:
     return f"cannot open archival memory: {exc}.{hint}"
 
 
-async def _archive(runtime: Runtime) -> ArchivalMemory | str:
-    """Open archival memory, or say why it cannot be opened here."""
+async def _archive(runtime: Runtime) -> ArchivalMemory | RemoteArchive | str:
+    """Archival memory opened here, or through the running server that holds the embedded store, or why neither."""
     try:
         return await runtime.memory.open_archive()
     except ArchivalStoreError as exc:
-        return archival_failure(exc, runtime.settings.qdrant_url)
+        if runtime.settings.qdrant_url is not None:
+            return archival_failure(exc, runtime.settings.qdrant_url)
+    return RemoteArchive(runtime.redis, runtime.memory.requests, runtime.settings.cli_server_timeout_s)
 
 
 async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> int:
@@ -82,6 +93,8 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
         return _fail(f"agent {agent.name} has no conversation with that caller")
     if args.memory_command == "show":
         return await _show(runtime, agent, conversation)
+    if args.memory_command == "forget":
+        return await _forget(runtime, agent, conversation)
     if args.memory_command == "set":
         try:
             block = await runtime.memory.blocks.set(agent, conversation, args.label, args.text, args.limit)
@@ -92,6 +105,15 @@ async def run_memory(args: argparse.Namespace, runtime: Runtime, owner: str) -> 
     archive = await _archive(runtime)
     if isinstance(archive, str):
         return _fail(archive)
+    try:
+        return await _archival_command(args, agent, conversation, archive)
+    except NoServerAnswered as exc:
+        return _fail(f"{exc}. {EDGE_IN_USE}")
+
+
+async def _archival_command(
+    args: argparse.Namespace, agent: AgentRecord, conversation: Conversation | None, archive: ArchivalMemory | RemoteArchive
+) -> int:
     if args.memory_command == "insert":
         owned_by = conversation.id if conversation is not None else None
         [passage_id] = await archive.insert([Passage(agent_id=agent.id, conversation_id=owned_by, text=args.text, tags=args.tag)])
@@ -115,6 +137,30 @@ def _scopes(conversation: Conversation | None) -> tuple[str, ...]:
     return conversation.scopes if conversation is not None else (KNOWLEDGE,)
 
 
+async def _forget(runtime: Runtime, agent: AgentRecord, conversation: Conversation | None) -> int:
+    assert conversation is not None  # --caller is required, and unknown callers were refused
+    archive = await _archive(runtime)
+    if isinstance(archive, str):
+        return _fail(archive)
+    try:
+        erased = await runtime.memory.forget_caller(conversation, archive)
+    except NoServerAnswered as exc:
+        return _fail(f"nothing of the caller's archival passages was erased: {exc}")
+    print(f"forgot caller {conversation.label} of {agent.name}: {erased.describe()}")
+    return 0
+
+
+async def run_callers(args: argparse.Namespace, runtime: Runtime, owner: str) -> int:
+    """`confab callers list AGENT`: caller, conversation id, last seen and message count, most recent first."""
+    agent = await runtime.agents.get(owner, args.agent)
+    if agent is None:
+        return _fail(f"no agent {args.agent!r} for owner {owner!r}")
+    for record in await runtime.memory.conversations.list(agent):
+        messages = await runtime.messages.count(record.conversation_id)
+        print(f"{record.caller_id or '(anonymous)'}\t{record.conversation_id}\t{record.last_seen}\t{messages} messages")
+    return 0
+
+
 async def _show(runtime: Runtime, agent: AgentRecord, conversation: Conversation | None) -> int:
     memory = runtime.memory
     print(f"agent {agent.name} ({agent.id}), owner {agent.owner}, timezone {agent.timezone}")
@@ -126,7 +172,10 @@ async def _show(runtime: Runtime, agent: AgentRecord, conversation: Conversation
         for line in block.value.splitlines() or [""]:
             print(f"    {line}")
     archive = await _archive(runtime)
-    count = await archive.count(agent.id, _scopes(conversation)) if not isinstance(archive, str) else f"unavailable ({archive})"
+    try:
+        count: int | str = await archive.count(agent.id, _scopes(conversation)) if not isinstance(archive, str) else f"unavailable ({archive})"
+    except NoServerAnswered as exc:
+        count = f"unavailable ({exc})"
     print(f"archived passages: {count}")
     if conversation is None:
         print(f"callers: {len(await memory.conversations.list(agent))} (see `confab callers list`; add --caller ID for one)")

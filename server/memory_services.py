@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -16,12 +19,15 @@ from agent.tools.base import Tool
 from agent.tools.search_memory import search_memory_tool
 from memory.agents import AgentStore
 from memory.archive import ArchivalConfig, ArchivalMemory
+from memory.archive_requests import ARCHIVE_JOB, answer_archive_request
 from memory.blocks import BlockStore
 from memory.conversations import Conversation, ConversationStore
 from memory.buffer import SLEEPTIME_JOB, BufferLimits, BufferTrimmer
+from memory import keys
 from memory.jobs import JobQueue
 from memory.messages import MessageStore
 from memory.records import AgentRecord, utc_now
+from memory.response_lock import ResponseLocks
 from memory.worker import JobWorker, WorkerSettings
 from server.config import Settings
 
@@ -45,6 +51,36 @@ def worker_settings(settings: Settings) -> WorkerSettings:
     )
 
 
+class ScopeEraser(Protocol):
+    """Archival memory as `forget_caller` needs it: here (`ArchivalMemory`) or in a running server (`RemoteArchive`)."""
+
+    async def delete_scope(self, agent_id: str, scope: str) -> int:
+        """Forget the agent's passages of one scope; how many there were."""
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What forgetting a caller erased."""
+
+    messages: int
+    blocks: tuple[str, ...]
+    jobs: int
+    passages: int
+
+    def describe(self) -> str:
+        """One line for the operator."""
+        blocks = ", ".join(self.blocks) or "none"
+        return f"{self.messages} messages, blocks: {blocks}, {self.passages} archival passages, {self.jobs} queued jobs"
+
+
+def _job_conversation(payload: str) -> str | None:
+    try:
+        found = json.loads(payload).get("conversation_id")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 @dataclass
 class MemoryServices:
     """Everything agents remember with, for one process.
@@ -62,15 +98,20 @@ class MemoryServices:
     model_for: Callable[[AgentRecord], ChatModel]
     blocks: BlockStore = field(init=False)
     conversations: ConversationStore = field(init=False)
+    responses: ResponseLocks = field(init=False)
     jobs: JobQueue = field(init=False)
     trimmer: BufferTrimmer = field(init=False)
     archive: ArchivalMemory | None = field(default=None, init=False)
     worker: JobWorker | None = field(default=None, init=False)
+    requests: JobQueue = field(init=False)
+    request_worker: JobWorker | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.blocks = BlockStore(self.redis, self.settings.block_char_limit)
         self.conversations = ConversationStore(self.redis)
+        self.responses = ResponseLocks(self.redis)
         self.jobs = JobQueue(self.redis)
+        self.requests = JobQueue(self.redis, keys.requests(), keys.dead_requests())
         limits = BufferLimits(self.settings.min_message_buffer_length, self.settings.max_message_buffer_length)
         self.trimmer = BufferTrimmer(self.redis, self.messages, self.jobs, limits)
 
@@ -91,18 +132,35 @@ class MemoryServices:
         finally:
             await store.close()
 
+    async def forget_caller(self, conversation: Conversation, archive: ScopeEraser) -> Erased:
+        """Erase one caller's conversation everywhere: history, own blocks, queued jobs, archival passages, registration.
+
+        Messages go first, so a sleeptime job already running finds nothing left to archive.
+        """
+        messages = await self.messages.delete(conversation.id)
+        jobs = await self.jobs.discard(lambda payload: _job_conversation(payload) == conversation.id)
+        blocks = await self.blocks.delete(conversation)
+        passages = await archive.delete_scope(conversation.agent_id, conversation.id)
+        await self.conversations.remove(conversation)
+        return Erased(messages, blocks, jobs, passages)
+
     def start_worker(self) -> None:
-        """Start this process's sleeptime worker (archival memory must be open)."""
+        """Start this process's workers: sleeptime jobs, and (apart, so they never wait behind those) archival
+        requests from the CLI. Archival memory must be open."""
         if self.archive is None:
             raise RuntimeError("open archival memory before starting the sleeptime worker")
         sleeptime = SleeptimeAgent(self.agents, self.messages, self.blocks, self.archive, self.model_for)
         self.worker = JobWorker(self.jobs, {SLEEPTIME_JOB: sleeptime.handle}, worker_settings(self.settings))
         self.worker.start()
+        answer = functools.partial(answer_archive_request, self.archive, self.redis)
+        self.request_worker = JobWorker(self.requests, {ARCHIVE_JOB: answer}, worker_settings(self.settings))
+        self.request_worker.start()
 
     async def close(self) -> None:
         """Stop the worker (running jobs get a grace period, then stay queued) and close archival memory."""
-        if self.worker is not None:
-            await self.worker.stop()
+        for worker in (self.worker, self.request_worker):
+            if worker is not None:
+                await worker.stop()
         if self.archive is not None:
             await self.archive.close()
 
@@ -131,9 +189,7 @@ class MemoryServices:
             log.info("conversation %s: evicted %d messages, sleeptime job queued", conversation.id, len(eviction.evicted_ids))
 
     def builtin_tools(self, agent: AgentRecord, conversation: Conversation) -> list[Tool]:
-        """The tools every conversation has: `search_memory` (when archival memory is open)."""
-        if self.archive is None:
-            return []
+        """The tools every conversation has: `search_memory` (runnable once archival memory is open)."""
         return [search_memory_tool(agent, conversation, self.messages, self.archive)]
 
     async def readiness(self) -> dict[str, object]:

@@ -33,10 +33,13 @@ def time_window(
 
 
 def search_memory_tool(
-    agent: AgentRecord, conversation: Conversation, messages: MessageStore, archive: ArchivalMemory,
+    agent: AgentRecord, conversation: Conversation, messages: MessageStore, archive: ArchivalMemory | None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Tool:
-    """`search_memory` for one conversation, searching its archival memory (and the agent's knowledge) and its history."""
+    """`search_memory` for one conversation, searching its archival memory (and the agent's knowledge) and its history.
+
+    Without `archive` (a process that only lists tools) the tool is described but cannot run.
+    """
     zone = ZoneInfo(agent.timezone)
 
     async def latest_utterance() -> str | None:
@@ -62,6 +65,8 @@ def search_memory_tool(
         """
         start, end = time_window(clock(), start_minutes_ago, end_minutes_ago)
         query = await latest_utterance()
+        if archive is None:
+            raise RuntimeError("archival memory is not open in this process")
         found = []
         if query:
             found = await archive.search(

@@ -32,6 +32,7 @@ from agent.events import TurnFailed
 from agent.voice_agent import VoiceAgent
 from memory.conversations import Conversation
 from memory.records import AgentRecord
+from memory.response_lock import ConversationBusyError, ResponseLease
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
 from server.realtime.outputs import CancelReason, PlainTextOutput, RealtimeEventOutput, ResponseOutput
@@ -67,6 +68,7 @@ class ActiveResponse:
     cancel_reason: CancelReason | None = None
     finished: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    lease: ResponseLease | None = None
 
 
 @dataclass
@@ -305,11 +307,16 @@ class RealtimeSession:
         except RuntimeError as exc:
             await self.error(str(exc), "audio_unavailable", event_id)
             return
-        await self._launch(output)
+        await self._launch(output, event_id=event_id)
 
-    async def _launch(self, output: ResponseOutput, timings: dict[str, float] | None = None) -> None:
+    async def _launch(self, output: ResponseOutput, timings: dict[str, float] | None = None, event_id: str | None = None) -> None:
         response_id = items.new_response_id()
-        response = ActiveResponse(response_id, output, timings=timings or {})
+        try:  # another session of the same caller may be answering this conversation
+            lease = await self.runtime.memory.responses.acquire(self.conversation, response_id)
+        except ConversationBusyError as exc:
+            await self.error(str(exc), "conversation_already_has_active_response", event_id)
+            return
+        response = ActiveResponse(response_id, output, timings=timings or {}, lease=lease)
         self._response = response
         await output.start(response_id)
         response.task = asyncio.create_task(self._run_response(response), name=f"response {response_id}")
@@ -356,6 +363,8 @@ class RealtimeSession:
         if response.finished:
             return
         response.finished = True
+        if response.lease is not None:
+            await response.lease.release()
         if self._response is response:
             self._response = None
         item_id = response.output.item_id()

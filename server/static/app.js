@@ -1,7 +1,7 @@
 // Page wiring: the controls, the agent list and the one conversation at a time.
 
 import { Conversation, stats } from "./conversation.js";
-import { listAgents } from "./realtime.js";
+import { callerId, forgetMe, listAgents } from "./realtime.js";
 import * as ui from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,7 +30,7 @@ async function connect() {
   }
   ui.clearError();
   const current = new Conversation({
-    agent: $("agent").value || "default", key: key(), pushToTalk: pushToTalk(),
+    agent: $("agent").value || "default", key: key(), caller: callerId(), pushToTalk: pushToTalk(),
     onEnd: () => {
       if (conversation === current) conversation = null;
       ui.setConnected(false, false);
@@ -47,6 +47,19 @@ async function connect() {
   }
 }
 
+/** Erase what the agent remembers of this browser's caller; the page then is a new caller. */
+async function forget() {
+  if (conversation) conversation.stop();
+  ui.clearError();
+  try {
+    const erased = await forgetMe($("agent").value || "default", key(), callerId());
+    $("forgotten").textContent = erased ? `Forgotten: ${erased.messages} messages, ${erased.passages} memories.` : "Nothing to forget.";
+  } catch (error) {
+    ui.showError(error.message);
+  }
+  $("caller").textContent = callerId();
+}
+
 /** Space is the push-to-talk key, unless the focus is in a field (it must not press the focused button). */
 function talkKey(event) {
   const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
@@ -56,6 +69,7 @@ function talkKey(event) {
 }
 
 $("connect").addEventListener("click", connect);
+$("forget").addEventListener("click", forget);
 $("key").addEventListener("change", refreshAgents);
 $("mode").addEventListener("change", () => {
   if (!conversation) return;
@@ -69,4 +83,5 @@ for (const end of ["pointerup", "pointerleave", "pointercancel"]) {
 document.addEventListener("keydown", (event) => { if (talkKey(event)) conversation.startTalking(); });
 document.addEventListener("keyup", (event) => { if (talkKey(event)) conversation.stopTalking(); });
 
+$("caller").textContent = callerId();
 refreshAgents();

@@ -36,8 +36,8 @@ function level(samples) {
 }
 
 export class Conversation {
-  constructor({ agent, key, pushToTalk, onEnd }) {
-    Object.assign(this, { agent, key, pushToTalk, onEnd });
+  constructor({ agent, key, caller, pushToTalk, onEnd }) {
+    Object.assign(this, { agent, key, caller, pushToTalk, onEnd });
     this.audio = new AudioIO((frame) => this.microphone(frame), (progress) => this.played(progress));
     this.ready = false;
     this.ended = false;
@@ -60,7 +60,7 @@ export class Conversation {
       throw new ConnectError("microphone", microphoneProblem(error));
     }
     if (this.ended) return;
-    this.connection = new RealtimeConnection(this.agent, this.key, {
+    this.connection = new RealtimeConnection(this.agent, this.key, this.caller, {
       onOpen: () => ui.setStatus("starting the session…", "busy"),
       onEvent: (event) => this.handle(event),
       onClose: (event, opened) => this.closed(event, opened),
@@ -251,7 +251,7 @@ export class Conversation {
 
   async refreshMemory() {
     try {
-      ui.setMemory(await memoryBlocks(this.agent, this.key));
+      ui.setMemory(await memoryBlocks(this.agent, this.key, this.caller));
     } catch (error) {
       ui.setMemory([], error.message);
     }

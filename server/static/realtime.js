@@ -42,17 +42,44 @@ export async function listAgents(key) {
   return names.includes("default") ? names : ["default", ...names];
 }
 
-/** The agent's memory blocks: [{label, value, limit}]. */
-export async function memoryBlocks(agent, key) {
-  const { blocks } = await getJSON(`/v1/agents/${encodeURIComponent(agent)}/memory`, key);
+const CALLER_KEY = "confab.caller";
+
+/** Who this browser is to the agents: a caller id kept in localStorage (made on first visit), so a returning visitor is remembered. */
+export function callerId() {
+  let caller = localStorage.getItem(CALLER_KEY);
+  if (!caller) {
+    caller = `web-${crypto.randomUUID()}`;
+    localStorage.setItem(CALLER_KEY, caller);
+  }
+  return caller;
+}
+
+function memoryPath(agent, caller) {
+  return `/v1/agents/${encodeURIComponent(agent)}/memory?caller=${encodeURIComponent(caller)}`;
+}
+
+/** The memory blocks this caller's conversation with the agent sees: [{label, value, limit}]. */
+export async function memoryBlocks(agent, key, caller) {
+  const { blocks } = await getJSON(memoryPath(agent, caller), key);
   return blocks;
+}
+
+/** Erase everything the agent remembers of this caller, then become a new caller (a new id). */
+export async function forgetMe(agent, key, caller) {
+  const response = await fetch(memoryPath(agent, caller), { method: "DELETE", headers: key ? { Authorization: `Bearer ${key}` } : {} });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok && response.status !== 404) {
+    throw new ConnectError("server", `Forgetting failed (${response.status}): ${body.error ? body.error.message : response.statusText}`);
+  }
+  localStorage.removeItem(CALLER_KEY);
+  return body.erased || null;
 }
 
 /** One Realtime session over a WebSocket; events arrive parsed through `onEvent`. */
 export class RealtimeConnection {
-  constructor(agent, key, { onOpen, onEvent, onClose }) {
+  constructor(agent, key, caller, { onOpen, onEvent, onClose }) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/v1/realtime?model=${encodeURIComponent(agent)}&latency=1`;
+    const url = `${scheme}://${location.host}/v1/realtime?model=${encodeURIComponent(agent)}&caller=${encodeURIComponent(caller)}&latency=1`;
     this.opened = false;
     this.socket = new WebSocket(url, key ? ["realtime", KEY_PROTOCOL + key] : ["realtime"]);
     this.socket.onopen = () => { this.opened = true; onOpen(); };

@@ -24,6 +24,7 @@ from agent.events import TurnFailed
 from agent.voice_agent import VoiceAgent
 from audio.turns import TurnSettings
 from server.runtime import Runtime
+from server.twilio.caller_token import caller_tokens
 from server.twilio.playback import TWILIO_FORMAT, SpokenReply
 from server.twilio.protocol import MULAW_ENCODING, MULAW_RATE, Dtmf, Mark, Media, MediaStream, Start, StartInfo, Unknown
 from server.voice.listener import Listener, ListenerEvent, Transcribed, VoiceStarted, VoiceStopped
@@ -115,7 +116,9 @@ class TwilioCall:
         except RuntimeError as exc:
             raise CallRefused(str(exc), CloseCode.INTERNAL_ERROR) from None
         listener = Listener(speech, TWILIO_FORMAT, TurnSettings(), self._on_voice, lambda: _new_id("utt"))
-        conversation = await self.runtime.memory.conversations.open(record, None)
+        tokens = await caller_tokens(self.runtime.redis, self.runtime.settings.caller_token_secret)
+        caller = tokens.vouched_caller(params.get("caller_token"), owner, record.id, info.call_sid)
+        conversation = await self.runtime.memory.conversations.open(record, caller)
         self._line = _Line(self.runtime.voice_agent(record, conversation), speech, listener)
         log.info("call %s (stream %s) connected to agent %s of %s", info.call_sid, info.stream_sid, record.name, owner)
 

@@ -10,15 +10,16 @@ from xml.etree import ElementTree
 from server.config import Settings
 
 
-def stream_twiml(url: str, agent: str | None = None, token: str | None = None) -> str:
+def stream_twiml(url: str, agent: str | None = None, token: str | None = None, caller_token: str | None = None) -> str:
     """A TwiML document opening a bidirectional Media Stream to `url` (`wss://HOST/v1/twilio`).
 
-    The agent name and the API key travel as `<Parameter>`s, which Twilio hands back
-    in the stream's `start.customParameters` (a Stream URL may not carry a query string).
+    The agent name, the API key and the caller token (see `caller_token`) travel as
+    `<Parameter>`s, which Twilio hands back in the stream's `start.customParameters`
+    (a Stream URL may not carry a query string).
     """
     response = ElementTree.Element("Response")
     stream = ElementTree.SubElement(ElementTree.SubElement(response, "Connect"), "Stream", url=url)
-    for name, value in (("agent", agent), ("token", token)):
+    for name, value in (("agent", agent), ("token", token), ("caller_token", caller_token)):
         if value:
             ElementTree.SubElement(stream, "Parameter", name=name, value=value)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(response, encoding="unicode")

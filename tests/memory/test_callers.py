@@ -172,3 +172,24 @@ async def test_a_malformed_caller_id_is_refused_with_a_clear_error(server: Gatew
     assert error["type"] == "error" and error["error"]["code"] == "invalid_caller" and error["error"]["param"] == "caller"
     assert "caller id" in error["error"]["message"]
     assert connection.close_code == 1008
+
+
+async def test_forgetting_a_caller_over_http_erases_their_conversation_and_no_one_elses(
+    server: Gateway, llm: ScriptedLLM
+) -> None:
+    llm.default = Text("Noted.")
+    for caller in (ADA, BOB):
+        client = await _open(server, caller)
+        await client.ask(f"My secret code is {SECRETS[caller]}.")
+        await client.close()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+        forgot = await http.delete("/v1/agents/default/memory", params={"caller": ADA})
+        again = await http.delete("/v1/agents/default/memory", params={"caller": ADA})
+    for caller in (ADA, BOB):
+        client = await _open(server, caller)
+        await client.ask("What did I tell you?")
+        await client.close()
+    ada_context, bob_context = (json.dumps(r["messages"]) for r in llm.requests[-2:])
+    assert forgot.status_code == 200 and forgot.json()["erased"] == {"messages": 2, "blocks": [], "jobs": 0, "passages": 0}
+    assert again.status_code == 404 and again.json()["error"]["code"] == "caller_not_found"
+    assert SECRETS[ADA] not in ada_context and SECRETS[BOB] in bob_context

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from memory import keys
 from memory.archival import EDGE_DIRECTORY, EdgeArchivalStore
 from memory.embedders import SentenceTransformerEmbedder
 from memory.jobs import Job, JobQueue
@@ -50,15 +52,25 @@ def test_a_block_edit_over_its_limit_is_refused_with_a_clear_message(cli_env: Pa
     assert "[human] 10/12 characters\n    Name: Ada." in out
 
 
-def test_archival_commands_and_a_second_server_say_clearly_when_another_process_holds_the_embedded_store(
-    cli_env: Path, capsys: pytest.CaptureFixture[str]
+async def _requests_left(data_dir: Path) -> int:
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        return len(await JobQueue(redis, keys.requests()).queued())
+    finally:
+        await redis.aclose()
+
+
+def test_archival_commands_and_a_second_server_say_clearly_when_nobody_answers_for_the_embedded_store(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = asyncio.run(EdgeArchivalStore.open(cli_env / EDGE_DIRECTORY, dim=384))
+    monkeypatch.setenv("CONFAB_CLI_SERVER_TIMEOUT_S", "1")
     try:
         code, _, err = _run(capsys, "memory", "search", "support", "dog")
-        assert code == 1 and "a running `confab serve` on this data directory) holds it" in err and "QDRANT_URL" in err
+        assert code == 1 and "no running server answered within 1 s" in err and "QDRANT_URL" in err
         code, out, _ = _run(capsys, "memory", "show", "support")
-        assert code == 0 and "archived passages: unavailable" in out
+        assert code == 0 and "archived passages: unavailable (no running server answered" in out
+        assert asyncio.run(_requests_left(cli_env)) == 0
         code, _, err = _run(capsys, "serve", "--port", "0")
         assert code == 2 and "cannot open archival memory" in err and "QDRANT_URL" in err
     finally:

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from audio.codecs import AudioFormat
 from audio.resample import resample
-from memory.agents import AgentStore
-from memory.messages import MessageStore
+from tests.conftest import conversation_history
 from tests.voice_client import encode_for
 
 ULAW = AudioFormat("audio/pcmu", 8000)
@@ -65,9 +63,10 @@ class TwilioPeer:
 
     @classmethod
     async def call(cls, url: str, parameters: dict[str, str] | None = None, *, start: bool = True,
-                   echo_marks: int | None = None, headers: dict[str, str] | None = None) -> TwilioPeer:
+                   echo_marks: int | None = None, headers: dict[str, str] | None = None, call_sid: str | None = None) -> TwilioPeer:
         """Connect like Twilio does: `connected`, then `start` carrying `parameters` as customParameters."""
         peer = cls(await connect(url, additional_headers=headers), echo_marks)
+        peer.call_sid = call_sid or peer.call_sid
         try:
             await peer.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
             if start:
@@ -191,11 +190,5 @@ async def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> No
 
 
 async def stored_history(redis_url: str, owner: str = "local", agent: str = "default") -> list[tuple[str, str | None, bool, bool]]:
-    """The agent's persisted history as (role, content, hidden, interrupted)."""
-    redis = Redis.from_url(redis_url)
-    try:
-        record = await AgentStore(redis).get(owner, agent)
-        assert record is not None
-        return [(m.role, m.content, m.hidden, m.interrupted) for m in await MessageStore(redis).history(record.id)]
-    finally:
-        await redis.aclose()
+    """The persisted history of the agent's one conversation as (role, content, hidden, interrupted)."""
+    return [(m.role, m.content, m.hidden, m.interrupted) for m in await conversation_history(redis_url, agent, owner)]
