@@ -182,8 +182,10 @@ class VoiceAgent:
         await self.messages.append([self._assistant(content, interrupted=interrupted)])
 
     async def _save_partial(self, parser: StreamParser) -> None:
-        if parser.content:
-            await self._save_assistant(parser.content, interrupted=True)
+        """Keep what was said of a step cut short: its text, or the pre-execution lines of calls that never ran."""
+        said = parser.content or " ".join(c.spoken for c in parser.calls if c.spoken)
+        if said:
+            await self._save_assistant(said, interrupted=True)
 
     async def _save_step(self, content: str | None, calls: list[ToolCallRecord], results: dict[str, ToolResult]) -> None:
         """Persist a tool-calling step at once: the assistant's calls and the results there are.

@@ -18,8 +18,8 @@ from server.agent_names import resolve_agent
 from memory.conversations import CallerIdError
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
+from server.chat.routes import MODELS_PATH, ChatCompletions, is_chat_path
 from server.http import json_response, text_response
-from server.http_body import BodyReadingConnection
 from server.realtime.client_secrets import (
     CLIENT_SECRETS_PATH,
     ClientSecretGrant,
@@ -33,6 +33,7 @@ from server.realtime.client_secrets import (
 )
 from server.admission import Admission, AdmissionLimits, Refused
 from server.metrics import exposition
+from server.plain_http import HttpReply, HttpRequest, PlainHttp, error_body, json_reply
 from server.realtime.protocol import ServerEventEncoder, error_event, refuse_audio_input
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 REALTIME_PATH = "/v1/realtime"
 WEBSOCKET_PATHS = {REALTIME_PATH, TWILIO_PATH}
+HEAD_TIMEOUT_S = 10.0
 
 
 class Gateway:
@@ -56,6 +58,8 @@ class Gateway:
         self.admission = Admission(AdmissionLimits(
             s.max_sessions, s.max_sessions_per_owner, s.max_unauthenticated, s.max_unauthenticated_per_address,
         ))
+        self.chat = ChatCompletions(runtime)
+        self.plain_http = PlainHttp(self.http_request, runtime.settings.max_frame_bytes, HEAD_TIMEOUT_S)
         self._server: Server | None = None
         self._grants: weakref.WeakKeyDictionary[ServerConnection, ClientSecretGrant] = weakref.WeakKeyDictionary()
 
@@ -76,9 +80,6 @@ class Gateway:
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """HTTP routes, and the authentication of WebSocket upgrades (refused with 401)."""
         path = urlsplit(request.path).path
-        if isinstance(connection, BodyReadingConnection) and connection.refusal is not None:
-            refusal = connection.refusal
-            return json_response(refusal, {"error": {"code": "unreadable_body", "message": f"request body refused: {refusal.phrase}"}})
         if path == "/healthz":
             return json_response(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
@@ -91,11 +92,13 @@ class Gateway:
             return static_response(path)
         if is_agents_path(path):
             return await agents_response(self.runtime, request, path)
-        if path == CLIENT_SECRETS_PATH:
-            return await client_secrets_response(self.runtime, request, getattr(connection, "body", b""))
+        if path == MODELS_PATH:
+            return await self.chat.models(request)
+        if is_chat_path(path) or path == CLIENT_SECRETS_PATH:
+            return json_reply(HTTPStatus.METHOD_NOT_ALLOWED, error_body(HTTPStatus.METHOD_NOT_ALLOWED, "use POST", "method_not_allowed"))
         if path == VOICE_WEBHOOK_PATH:
             webhook = VoiceWebhookRequest.parse(
-                request.method, request.path, request.headers, getattr(connection, "body", b""), self.runtime.settings.public_url
+                "GET", request.path, request.headers, b"", self.runtime.settings.public_url
             )
             return await answer_voice_webhook(self.runtime, webhook)
         if path not in WEBSOCKET_PATHS:
@@ -115,6 +118,18 @@ class Gateway:
         except ClientSecretRefused as exc:
             return refusal_response(exc)
         return None
+
+    async def http_request(self, request: HttpRequest) -> HttpReply:
+        """The routes that take a request body (POST)."""
+        path = urlsplit(request.path).path
+        if is_chat_path(path):
+            return await self.chat.handle(request)
+        if path == CLIENT_SECRETS_PATH:
+            return await client_secrets_response(self.runtime, request)
+        if path == VOICE_WEBHOOK_PATH:
+            webhook = VoiceWebhookRequest.parse(request.method, request.path, request.headers, request.body, self.runtime.settings.public_url)
+            return await answer_voice_webhook(self.runtime, webhook)
+        return json_reply(HTTPStatus.NOT_FOUND, error_body(HTTPStatus.NOT_FOUND, f"no route for {request.method} {path}", "not_found"))
 
     @staticmethod
     def select_subprotocol(connection: ServerConnection, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -197,8 +212,9 @@ class Gateway:
             process_request=self.process_request,
             select_subprotocol=self.select_subprotocol,
             max_size=settings.max_frame_bytes,
-            create_connection=BodyReadingConnection,
             max_queue=64,
+            create_connection=self.plain_http.connection_class(),
+            open_timeout=None,  # the connection class times out a request that does not arrive (HEAD_TIMEOUT_S)
         )
         return self._server
 
@@ -211,5 +227,6 @@ class Gateway:
     async def stop(self) -> None:
         """Stop accepting, close every connection and wait for sessions to end."""
         if self._server is not None:
+            self.plain_http.cancel_all()
             self._server.close()
             await self._server.wait_closed()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 import time
 import uuid
@@ -27,13 +26,15 @@ from urllib.parse import parse_qs, urlsplit
 from openai.types.realtime import ClientSecretCreateResponse, RealtimeSessionCreateRequest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
-from websockets.http11 import Request, Response
+from websockets.http11 import Response
 
 from memory.agents import AgentStore
+from memory.conversations import CallerIdError, check_caller_id
 from memory.records import AgentRecord
 from server.agent_names import is_openai_model_name, resolve_agent
 from server.auth import presented_key
 from server.http import json_response
+from server.plain_http import HttpRequest
 from server.realtime.beta import session_to_beta
 from server.realtime.protocol import pcm_rate_extension
 from server.realtime.voice_config import VoiceConfig
@@ -42,7 +43,6 @@ from server.runtime import Runtime
 CLIENT_SECRETS_PATH = "/v1/realtime/client_secrets"
 SECRET_PREFIX = "ek_"
 _REMEMBER_EXPIRED_S = 3600
-_CALLER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}")
 _REDEEM = """
 local grant = redis.call('HGET', KEYS[1], 'grant')
 if not grant then return false end
@@ -186,24 +186,25 @@ def _session_config(session: dict[str, Any]) -> tuple[RealtimeSessionCreateReque
         raise RequestRefused(HTTPStatus.BAD_REQUEST, str(exc), "invalid_value", "session.audio") from exc
 
 
-def _caller(request: Request) -> str | None:
+def _caller(request: HttpRequest) -> str | None:
     values = parse_qs(urlsplit(request.path).query).get("caller")
     if not values:
         return None
-    if len(values) > 1 or _CALLER_ID.fullmatch(values[0]) is None:
-        raise RequestRefused(
-            HTTPStatus.BAD_REQUEST, "caller must be 1-128 letters, digits or _.:@+- (starting with a letter or digit)", "invalid_value", "caller"
-        )
-    return values[0]
+    if len(values) > 1:
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "name one caller", "invalid_caller", "caller")
+    try:
+        return check_caller_id(values[0])
+    except CallerIdError as exc:
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, str(exc), "invalid_caller", "caller") from None
 
 
-async def mint(runtime: Runtime, request: Request, body: bytes) -> dict[str, Any]:
+async def mint(runtime: Runtime, request: HttpRequest) -> dict[str, Any]:
     """Mint a secret for the request's owner; the `ClientSecretCreateResponse` JSON, or RequestRefused."""
     key = presented_key(request.headers)
     owner = None if is_client_secret(key) else runtime.keys.owner_of(key)
     if owner is None:
         raise RequestRefused(HTTPStatus.UNAUTHORIZED, "missing or invalid API key (a client secret cannot mint secrets)", "invalid_api_key")
-    parsed = _parse_request(body)
+    parsed = _parse_request(request.body)
     caller = _caller(request)
     config, voice = _session_config(parsed.session)
     model = config.model if isinstance(config.model, str) else None
@@ -224,14 +225,10 @@ async def mint(runtime: Runtime, request: Request, body: bytes) -> dict[str, Any
     return answer.model_dump(mode="json", exclude_none=True)
 
 
-async def client_secrets_response(runtime: Runtime, request: Request, body: bytes) -> Response:
-    """Answer `POST /v1/realtime/client_secrets` (405 for other methods)."""
-    if request.method != "POST":
-        response = json_response(HTTPStatus.METHOD_NOT_ALLOWED, _error_body("use POST", "method_not_allowed"))
-        response.headers["Allow"] = "POST"
-        return response
+async def client_secrets_response(runtime: Runtime, request: HttpRequest) -> Response:
+    """Answer `POST /v1/realtime/client_secrets`."""
     try:
-        return json_response(HTTPStatus.OK, await mint(runtime, request, body))
+        return json_response(HTTPStatus.OK, await mint(runtime, request))
     except RequestRefused as exc:
         return json_response(exc.status, _error_body(str(exc), exc.code, exc.param))
 
