@@ -13,10 +13,12 @@ from websockets.http11 import Request, Response
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.http import json_response, text_response
+from server.http_post import PostRequest, PostResponse, post_connection_class
 from server.metrics import ACTIVE_SESSIONS, exposition
 from server.realtime.protocol import ServerEventEncoder, error_event
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
+from server.speech_api import SPEECH_API_PATHS, SpeechApi, refused
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
 from server.websocket_io import frames, sender
@@ -34,6 +36,7 @@ class Gateway:
         self.runtime = runtime
         self.sessions = 0
         self._server: Server | None = None
+        self.speech_api = SpeechApi(runtime)
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether Redis and archival memory are reachable and a model is configured, with details."""
@@ -71,6 +74,12 @@ class Gateway:
         if self.runtime.keys.owner_of(presented_key(request.headers)) is None:
             return json_response(HTTPStatus.UNAUTHORIZED, {"error": {"code": "invalid_api_key", "message": "missing or invalid API key"}})
         return None
+
+    async def post(self, request: PostRequest) -> PostResponse:
+        """POST routes (request bodies cannot go through a WebSocket handshake; see server.http_post)."""
+        if request.path in SPEECH_API_PATHS:
+            return await self.speech_api.handle(request)
+        return refused(HTTPStatus.NOT_FOUND, f"no POST route for {request.path}")
 
     @staticmethod
     def select_subprotocol(connection: ServerConnection, subprotocols: list[str]) -> str | None:
@@ -133,6 +142,7 @@ class Gateway:
             select_subprotocol=self.select_subprotocol,
             max_size=settings.max_frame_bytes,
             max_queue=64,
+            create_connection=post_connection_class(self.post, refused, settings.max_upload_bytes),
         )
         return self._server
 

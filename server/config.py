@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     stt_model: str | None = Field(default=None, description="faster-whisper model name or path (default: bundled tiny.en)")
     stt_threads: int = 0
     tts_voice: str | None = Field(default=None, description="Piper .onnx voice path (default: bundled en_US-joe-medium)")
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="largest POST body (speech API uploads)")
+    max_transcription_s: float = Field(default=300.0, gt=0, description="longest audio /v1/audio/transcriptions accepts")
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     twilio_auth_token: str | None = Field(default=None, description="validate X-Twilio-Signature on /v1/twilio with it")

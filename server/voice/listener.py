@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audio.codecs import AudioFormat
+from audio.scheduler import Job
 from audio.resample import StreamResampler
 from audio.turns import SilenceBegan, SpeechResumed, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent, TurnSettings
 from audio.vad import SAMPLE_RATE
@@ -82,7 +83,7 @@ class Listener:
     _resampler: StreamResampler = field(init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
     _item_id: str | None = field(default=None, init=False)
-    _speculation: tuple[int, asyncio.Future[str], float] | None = field(default=None, init=False)
+    _speculation: tuple[int, Job[str], float] | None = field(default=None, init=False)
     _emitting: asyncio.Task[None] | None = field(default=None, init=False)
     _received_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
@@ -207,9 +208,8 @@ class Listener:
             self._speculation[1].cancel()
             self._speculation = None
 
-    def _transcribe(self, audio: np.ndarray) -> asyncio.Future[str]:
-        # a task, so that cancelling it also cancels the transcription while it is still queued
-        return asyncio.ensure_future(self.models.transcriber.transcribe_async(audio))
+    def _transcribe(self, audio: np.ndarray, speculative: bool) -> Job[str]:
+        return self.models.transcriber.submit(audio, speculative=speculative)
 
     async def _on_turn(self, event: TurnEvent) -> None:
         match event:
@@ -218,7 +218,7 @@ class Listener:
                 await self.on_event(VoiceStarted(self._item_id, event.audio_start_ms))
             case SilenceBegan():
                 self._drop_speculation()
-                self._speculation = (len(event.audio), self._transcribe(event.audio), time.monotonic())
+                self._speculation = (len(event.audio), self._transcribe(event.audio, True), time.monotonic())
             case SpeechResumed():
                 self._drop_speculation()
             case SpeechStopped():
@@ -232,11 +232,12 @@ class Listener:
         speculation = self._speculation
         self._speculation = None
         if speculation is not None and speculation[0] == len(event.audio):
-            transcript, speech_end = speculation[1], speculation[2]
+            speculation[1].promote()
+            transcript, speech_end = speculation[1].future, speculation[2]
         else:
             if speculation is not None:
                 speculation[1].cancel()
-            transcript, speech_end = self._transcribe(event.audio), now
+            transcript, speech_end = self._transcribe(event.audio, False).future, now
         timings = {"speech_end": speech_end, "vad_end": now}
         await self.on_event(VoiceStopped(item_id, event.audio_end_ms, cut))
         previous = self._emitting

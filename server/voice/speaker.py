@@ -127,7 +127,7 @@ class Speaker:
     async def _synthesise(self) -> None:
         try:
             while (text := await self._texts.get()) is not None:
-                audio = await self.models.synthesizer.synthesize_async(text)
+                audio = await self.models.synthesizer.synthesize_async(text, urgent="tts_first_audio" not in self.timings)
                 encoded = await asyncio.to_thread(self._render, audio)
                 self.timings.setdefault("tts_first_audio", time.monotonic())
                 await self._audio.put((text, encoded))
