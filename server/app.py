@@ -50,6 +50,9 @@ class Gateway:
         archival = await self.runtime.memory.readiness()
         checks["archival"] = archival
         ready = checks["redis"] is True and endpoint.configured and archival["reachable"] is True
+        if self.runtime.speech is not None:
+            speech_ready, checks["speech"] = await self.runtime.speech.readiness()
+            ready = ready and speech_ready
         return ready, checks
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:

@@ -58,6 +58,8 @@ async def _serve(settings: Settings) -> int:
     signatures = "checked" if settings.twilio_auth_token else "not checked (set CONFAB_TWILIO_AUTH_TOKEN)"
     print(f"confab: phone calls (Twilio Media Streams) at /v1/twilio; X-Twilio-Signature {signatures}")
     print(f"confab: conversation state in {runtime.redis_description}")
+    if runtime.speech is not None:
+        print(f"confab: {runtime.speech.describe()}; OpenAI speech API at /v1/audio/transcriptions, /v1/audio/speech")
     archival = archival_config(settings)
     print(f"confab: archival memory in {archival.store_description}; embeddings: {archival.embedder_description}")
     if endpoint.configured:

@@ -50,6 +50,15 @@ class PostResponse:
 PostHandler = Callable[[PostRequest], Awaitable[PostResponse]]
 
 
+@dataclass(frozen=True)
+class PostRoutes:
+    """Who answers POST requests: `handler`, and `refuse` for a body over `max_body_bytes` or a malformed request."""
+
+    handler: PostHandler
+    refuse: Callable[[HTTPStatus, str], PostResponse]
+    max_body_bytes: int
+
+
 class RequestRefused(Exception):
     """The request cannot be read (too large, malformed, too slow): answered with `response`, unhandled."""
 
@@ -69,13 +78,10 @@ def _headers(response: PostResponse, streamed: bool) -> list[tuple[str, str]]:
 class PostConnection(ServerConnection):
     """A websockets connection that answers POST requests itself (see the module docstring).
 
-    Subclasses set `post_handler`, `refuse` (the response for a body over `max_body_bytes`
-    or a malformed request) and `max_body_bytes`; `post_connection_class()` builds one.
+    Subclasses set `routes`; `post_connection_class()` builds one.
     """
 
-    post_handler: ClassVar[PostHandler]
-    refuse: ClassVar[Callable[[HTTPStatus, str], PostResponse]]
-    max_body_bytes: ClassVar[int]
+    routes: ClassVar[PostRoutes]
 
     _head: bytes = b""
     _routed = False
@@ -133,7 +139,7 @@ class PostConnection(ServerConnection):
             self._more.set()
         super().connection_lost(exc)
 
-    async def _next_event(self) -> h11.Event | type[h11.PAUSED]:
+    async def _next_event(self) -> object:
         assert self._parser is not None and self._more is not None
         while (event := self._parser.next_event()) is h11.NEED_DATA:
             self._more.clear()
@@ -145,31 +151,31 @@ class PostConnection(ServerConnection):
             async with asyncio.timeout(_READ_TIMEOUT_S):
                 head = await self._next_event()
                 if not isinstance(head, h11.Request):
-                    raise RequestRefused(self.refuse(HTTPStatus.BAD_REQUEST, "malformed HTTP request"))
+                    raise RequestRefused(self.routes.refuse(HTTPStatus.BAD_REQUEST, "malformed HTTP request"))
                 headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers])
-                if int(headers.get("Content-Length", "0") or 0) > self.max_body_bytes:
+                if int(headers.get("Content-Length", "0") or 0) > self.routes.max_body_bytes:
                     raise RequestRefused(self._too_large())
                 body = bytearray()
                 while isinstance(event := await self._next_event(), h11.Data):
                     body += event.data
-                    if len(body) > self.max_body_bytes:
+                    if len(body) > self.routes.max_body_bytes:
                         raise RequestRefused(self._too_large())
                 if not isinstance(event, h11.EndOfMessage):
-                    raise RequestRefused(self.refuse(HTTPStatus.BAD_REQUEST, "the request ended before its body"))
+                    raise RequestRefused(self.routes.refuse(HTTPStatus.BAD_REQUEST, "the request ended before its body"))
         except TimeoutError:
-            raise RequestRefused(self.refuse(HTTPStatus.REQUEST_TIMEOUT, "the request took too long to arrive")) from None
+            raise RequestRefused(self.routes.refuse(HTTPStatus.REQUEST_TIMEOUT, "the request took too long to arrive")) from None
         except (h11.RemoteProtocolError, ValueError) as exc:
-            raise RequestRefused(self.refuse(HTTPStatus.BAD_REQUEST, f"malformed HTTP request: {exc}")) from None
+            raise RequestRefused(self.routes.refuse(HTTPStatus.BAD_REQUEST, f"malformed HTTP request: {exc}")) from None
         target = urlsplit(head.target.decode("latin-1"))
         return PostRequest(target.path, target.query, headers, bytes(body))
 
     def _too_large(self) -> PostResponse:
-        return self.refuse(HTTPStatus.BAD_REQUEST, f"the request body is larger than {self.max_body_bytes} bytes")
+        return self.routes.refuse(HTTPStatus.BAD_REQUEST, f"the request body is larger than {self.routes.max_body_bytes} bytes")
 
     async def _serve_post(self) -> None:
         try:
             try:
-                response = await type(self).post_handler(await self._read_request())
+                response = await self.routes.handler(await self._read_request())
             except RequestRefused as refused:
                 response = refused.response
             await self._respond(response)
@@ -222,9 +228,6 @@ def post_connection_class(handler: PostHandler, refuse: Callable[[HTTPStatus, st
     """A `PostConnection` subclass answering POST requests with `handler` (pass it as websockets' `create_connection`)."""
 
     class Connection(PostConnection):
-        pass
+        routes = PostRoutes(handler, refuse, max_body_bytes)
 
-    Connection.post_handler = staticmethod(handler)  # type: ignore[assignment]
-    Connection.refuse = staticmethod(refuse)  # type: ignore[assignment]
-    Connection.max_body_bytes = max_body_bytes
     return Connection

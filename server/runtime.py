@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from server.auth import KeyRing
 from server.config import Settings
 from server.memory_services import MemoryServices
 from server.voice.models import SpeechModels
+from server.voice.remote_speech import RemoteSpeechSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,19 @@ class Runtime:
             if self.settings.speech:
                 self.speech = await SpeechModels.load(self._stt_settings(), self._tts_settings())
 
-    def _stt_settings(self) -> TranscriberSettings:
+    def _stt_settings(self) -> TranscriberSettings | RemoteSpeechSettings:
         s = self.settings
-        return TranscriberSettings(**({"model": s.stt_model} if s.stt_model else {}), cpu_threads=s.stt_threads)
+        if s.stt_url:
+            return RemoteSpeechSettings(s.stt_url, s.stt_api_key, s.stt_model or "whisper-1", s.stt_timeout_s)
+        local = TranscriberSettings(cpu_threads=s.stt_threads)
+        return dataclasses.replace(local, model=s.stt_model) if s.stt_model else local
 
-    def _tts_settings(self) -> SynthesizerSettings:
-        return SynthesizerSettings(**({"voice": self.settings.tts_voice} if self.settings.tts_voice else {}))
+    def _tts_settings(self) -> SynthesizerSettings | RemoteSpeechSettings:
+        s = self.settings
+        if s.tts_url:
+            return RemoteSpeechSettings(s.tts_url, s.tts_api_key, s.tts_model, s.tts_timeout_s, s.tts_voice or "alloy",
+                                        s.tts_sample_rate)
+        return SynthesizerSettings(voice=s.tts_voice) if s.tts_voice else SynthesizerSettings()
 
     def require_speech(self) -> SpeechModels:
         """The speech models, or RuntimeError when this server runs text-only."""
@@ -85,7 +94,7 @@ class Runtime:
         for model in self._models.values():
             await model.close()
         if self.speech is not None:
-            self.speech.close()
+            await self.speech.close()
         await self.redis.aclose()
         if self.embedded_redis is not None:
             await asyncio.to_thread(self.embedded_redis.stop)

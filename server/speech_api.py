@@ -83,8 +83,11 @@ class SpeechApi:
         duration = len(audio) / TARGET_RATE
         queue: asyncio.Queue[Segment | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        job = transcriber.submit_segments(audio, parsed.language, parsed.prompt,
-                                          lambda segment: loop.call_soon_threadsafe(queue.put_nowait, segment))
+
+        def deliver(segment: Segment) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, segment)
+
+        job = transcriber.submit_segments(audio, parsed.language, parsed.prompt, deliver)
         job.future.add_done_callback(lambda _: queue.put_nowait(None))
         if parsed.stream:
             return PostResponse(HTTPStatus.OK, "text/event-stream", _stream_transcript(queue, job.future))

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 SendFrame = Callable[[str], Awaitable[None]]
 _SPOKEN_ITEMS_KEPT = 8
+APOLOGY = "Sorry, I could not hear that. Could you say it again?"
 _FLOOD_AHEAD_S = 5.0
 
 
@@ -264,6 +265,9 @@ class RealtimeSession:
                 await self._transcribed(event)
 
     async def _transcribed(self, event: Transcribed) -> None:
+        if event.error is not None:
+            await self.error(event.error, "speech_unavailable")
+            await self._apologise()
         await self.send(items.transcription_completed(event.item_id, event.text))
         await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
         if not event.text:
@@ -271,6 +275,25 @@ class RealtimeSession:
         await self._voice_agent.add_user_message(event.text)
         if event.respond and self.voice.create_response and self._response is None:
             await self._launch(self._event_output(), dict(event.timings))
+
+    async def _apologise(self) -> None:
+        """Say, without the model, that the caller's words were lost (spoken when the answer is audio)."""
+        if self._response is not None or self.voice.modality == "text":
+            return
+        output = self._event_output()
+        response = ActiveResponse(items.new_response_id(), output)
+        self._response = response
+        await output.start(response.response_id)
+
+        async def speak() -> None:
+            try:
+                await output.text(APOLOGY)
+                await output.complete()
+            except asyncio.CancelledError:
+                return  # cancel_response() finishes it
+            await self._finish(response, "completed")
+
+        response.task = asyncio.create_task(speak(), name=f"apology {response.response_id}")
 
     # -- responses ---------------------------------------------------------------------------
 
@@ -341,6 +364,9 @@ class RealtimeSession:
                 self._voice_agent, response.response_id, response.output, failed, response.timings
             )
             await response.output.complete()
+            speaker = response.output.voice()
+            if speaker is not None and speaker.failure is not None:
+                await self.error(speaker.failure, "speech_unavailable")
         except asyncio.CancelledError:
             return  # cancel_response() finishes it
         except Exception:  # a bug must end this response cleanly, not the session

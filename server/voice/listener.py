@@ -54,6 +54,7 @@ class Transcribed:
     text: str
     respond: bool
     timings: dict[str, float]
+    error: str | None = None  # why the words were lost (the speech-to-text failed)
 
 
 ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
@@ -247,10 +248,11 @@ class Listener:
                                respond: bool, timings: dict[str, float]) -> None:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
+        error = None
         try:
             text = await transcript
-        except Exception:
-            log.exception("transcription failed")
-            text = ""
+        except Exception as exc:
+            log.warning("transcription failed: %s", exc)
+            text, error = "", str(exc) or "transcription failed"
         timings["stt_done"] = time.monotonic()
-        await self.on_event(Transcribed(item_id, text, respond, timings))
+        await self.on_event(Transcribed(item_id, text, respond, timings, error))

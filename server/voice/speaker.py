@@ -67,6 +67,7 @@ class Speaker:
     whole_frames: bool = False
     on_segment_sent: SegmentSent | None = None
     segments: list[SpokenSegment] = field(default_factory=list, init=False)
+    failure: str | None = field(default=None, init=False)  # why synthesis stopped early, if it did
     timings: dict[str, float] = field(default_factory=dict, init=False)
     _chunker: SentenceChunker = field(default_factory=SentenceChunker, init=False)
     _texts: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue, init=False)
@@ -131,8 +132,9 @@ class Speaker:
                 encoded = await asyncio.to_thread(self._render, audio)
                 self.timings.setdefault("tts_first_audio", time.monotonic())
                 await self._audio.put((text, encoded))
-        except Exception:  # the caller hears less, but the response still ends properly
-            log.exception("speech synthesis failed")
+        except Exception as exc:  # the caller hears less, but the response still ends properly
+            log.warning("speech synthesis failed: %s", exc)
+            self.failure = str(exc) or "speech synthesis failed"
         await self._audio.put(None)
 
     async def _keep_pace(self) -> None:
