@@ -24,6 +24,7 @@ from memory.redis_server import EmbeddedRedis
 from server.auth import KeyRing
 from server.config import Settings
 from server.memory_services import MemoryServices
+from server.metrics import count_speculation
 from server.voice.models import SpeechModels
 from server.voice.remote_speech import RemoteSpeechSettings
 
@@ -66,6 +67,7 @@ class Runtime:
             self.memory.start_worker()
             if self.settings.speech:
                 self.speech = await SpeechModels.load(self._stt_settings(), self._tts_settings())
+                count_speculation(self.speech.transcriber.speculation)
 
     def _stt_settings(self) -> TranscriberSettings | RemoteSpeechSettings:
         s = self.settings
