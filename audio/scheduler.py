@@ -4,7 +4,8 @@ Every session's STT (or TTS) calls share one pool, so the number of model runs a
 fits the cores however many sessions there are. A job waits in a heap ordered by
 (priority, arrival); it can be cancelled while it waits (it then never runs) and
 promoted to urgent (a speculative transcription whose silence lasted is now the one
-a caller waits for).
+a caller waits for). Non-urgent jobs never take the last free worker (with two or more
+workers), so an urgent job never waits behind speculative work that is already running.
 """
 
 from __future__ import annotations
@@ -37,12 +38,16 @@ class _Entry:
 class Job(Generic[T]):
     """A submitted call: await `future`; `cancel()` drops it if it has not started; `promote()` makes it urgent."""
 
-    def __init__(self, future: asyncio.Future[T], promote: Callable[[], None] | None = None) -> None:
+    def __init__(self, future: asyncio.Future[T], promote: Callable[[], None] | None = None,
+                 source: Future[T] | None = None) -> None:
         self.future = future
         self._promote = promote
+        self._source = source
 
     def cancel(self) -> None:
-        """Drop the job (it never starts if it was still waiting); its future is cancelled."""
+        """Drop the job (it never starts if it was still waiting, even on a worker about to pick it); its future is cancelled."""
+        if self._source is not None:
+            self._source.cancel()
         self.future.cancel()
 
     def promote(self) -> None:
@@ -63,6 +68,8 @@ class PriorityPool:
         self._seq = itertools.count()
         self._lock = threading.Condition()
         self._closed = False
+        self._later_running = 0
+        self._later_limit = max(1, workers - 1)
         self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
@@ -79,7 +86,7 @@ class PriorityPool:
         future.add_done_callback(lambda f: self._count(kind, "dropped") if f.cancelled() else None)
         entry = _Entry(priority, next(self._seq), work, future, kind)
         self._push(entry)
-        return Job(asyncio.wrap_future(future), lambda: self._promote(entry))
+        return Job(asyncio.wrap_future(future), lambda: self._promote(entry), future)
 
     def _count(self, kind: str, outcome: str) -> None:
         with self._lock:
@@ -97,7 +104,7 @@ class PriorityPool:
     def _work(self) -> None:
         while True:
             with self._lock:
-                while not self._heap and not self._closed:
+                while not self._closed and not self._startable():
                     self._lock.wait()
                 if self._closed:
                     return
@@ -106,10 +113,23 @@ class PriorityPool:
                     continue
                 entry.future.set_running_or_notify_cancel()
                 self.outcomes[(entry.kind, "run")] += 1
+                later = entry.priority != URGENT
+                self._later_running += later
             try:
                 entry.future.set_result(entry.work())
             except BaseException as exc:  # handed to the awaiting coroutine
                 entry.future.set_exception(exc)
+            if later:
+                with self._lock:
+                    self._later_running -= 1
+                    self._lock.notify_all()
+
+    def _startable(self) -> bool:
+        """Whether the next job may start now (called with the lock held)."""
+        if not self._heap:
+            return False
+        head = self._heap[0]
+        return head.priority == URGENT or self._later_running < self._later_limit or head.future.done() or head.future.running()
 
     def shutdown(self) -> None:
         """Stop the workers after their current job; waiting jobs are cancelled."""

@@ -59,3 +59,19 @@ async def test_a_promoted_job_overtakes_later_jobs_and_runs_once(pool) -> None:
 async def test_a_failing_job_raises_in_the_awaiting_coroutine(pool) -> None:
     with pytest.raises(ZeroDivisionError):
         await pool.submit(lambda: 1 / 0).future
+
+
+async def test_speculative_work_never_takes_the_last_free_worker() -> None:
+    pool = PriorityPool(2, "test")
+    try:
+        release = threading.Event()
+        running_later = pool.submit(release.wait, LATER)
+        waiting_later = pool.submit(lambda: "second speculative", LATER)
+        urgent = pool.submit(lambda: "final", URGENT)
+        assert await asyncio.wait_for(urgent.future, 5) == "final"
+        assert not waiting_later.future.done()
+        release.set()
+        assert await asyncio.wait_for(waiting_later.future, 5) == "second speculative"
+        await running_later.future
+    finally:
+        pool.shutdown()
