@@ -1,6 +1,5 @@
 """A Confab whose STT and TTS are another Confab's speech API, over loopback."""
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,10 +10,12 @@ from audio.codecs import AudioFormat
 from audio.stt import get_transcriber
 from server.app import Gateway
 from server.config import Settings
+from server.realtime.session import APOLOGY
 from tests.audio.speech_data import SCRIPT, read_wav, silence, word_error_rate
 from tests.conftest import running_server, ws_url
 from tests.fakes.llm_server import ScriptedLLM, Text
 from tests.realtime_client import RealtimeTestClient
+from tests.redis_fixture import free_port
 from tests.voice_client import stream, transcribe_answer, voice_session
 
 PCM24 = AudioFormat("audio/pcm", 24000)
@@ -81,3 +82,15 @@ async def test_readiness_reports_a_speech_server_that_is_down(settings: Settings
             response = await http.get(f"http://127.0.0.1:{gateway.port}/readyz")
     assert response.status_code == 503
     assert response.json()["speech"]["stt"]["reachable"] != True  # noqa: E712 - a reason string when down
+
+
+async def test_when_remote_stt_is_down_the_caller_hears_an_apology(settings: Settings, llm: ScriptedLLM) -> None:
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    async with running_server(settings.model_copy(update={"stt_url": down})) as gateway:
+        client = await RealtimeTestClient.open(ws_url(gateway), voice_session(PCM24))
+        await stream(client, PCM24, _utterance("speech05.wav"))
+        events = await client.until_type("response.done", timeout=60)
+        await client.close()
+    assert next(e for e in events if e["type"] == "error")["error"]["code"] == "speech_unavailable"
+    assert word_error_rate(APOLOGY, transcribe_answer(get_transcriber(), events, PCM24)) <= 0.3
+    assert llm.requests == []

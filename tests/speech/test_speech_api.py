@@ -1,6 +1,8 @@
 """OpenAI's speech API served by Confab, driven by openai-python over loopback."""
 
+import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -118,3 +120,13 @@ async def test_the_speech_api_takes_the_same_keys_as_realtime(settings: Settings
             await _client(server, "sk-bad").audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
         response = await _client(server, "sk-good").audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
     assert response.content.startswith(b"RIFF")
+
+
+async def test_a_malformed_post_gets_a_json_400_not_a_dropped_connection(server) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: twelve\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
