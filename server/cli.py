@@ -60,6 +60,8 @@ async def _serve(settings: Settings) -> int:
     print(f"confab: conversation state in {runtime.redis_description}")
     if runtime.embedded_redis is None and (warning := await persistence_warning(runtime.redis)) is not None:
         print(f"confab: warning: {warning}")
+    if runtime.speech is not None:
+        print(f"confab: {runtime.speech.describe()}; OpenAI speech API at /v1/audio/transcriptions, /v1/audio/speech")
     archival = archival_config(settings)
     print(f"confab: archival memory in {archival.store_description}; embeddings: {archival.embedder_description}")
     if endpoint.configured:

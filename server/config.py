@@ -69,9 +69,20 @@ class Settings(BaseSettings):
     jobs_poll_s: float = 1.0
 
     speech: bool = Field(default=True, description="load STT/TTS/VAD models (off: text-only server)")
-    stt_model: str | None = Field(default=None, description="faster-whisper model name or path (default: bundled tiny.en)")
+    stt_model: str | None = Field(default=None, description="faster-whisper model name or path (default: bundled tiny.en); "
+                                  "the remote model name with CONFAB_STT_URL (default whisper-1)")
     stt_threads: int = 0
-    tts_voice: str | None = Field(default=None, description="Piper .onnx voice path (default: bundled en_US-joe-medium)")
+    tts_voice: str | None = Field(default=None, description="Piper .onnx voice path (default: bundled en_US-joe-medium); the voice name with CONFAB_TTS_URL")
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0, description="largest POST body (speech API uploads)")
+    max_transcription_s: float = Field(default=300.0, gt=0, description="longest audio /v1/audio/transcriptions accepts")
+    stt_url: str | None = Field(default=None, description="remote STT: base URL of an OpenAI speech API, e.g. http://gpu:8765/v1")
+    stt_api_key: str | None = None
+    stt_timeout_s: float = Field(default=10.0, gt=0, description="a remote transcription slower than this fails")
+    tts_url: str | None = Field(default=None, description="remote TTS: base URL of an OpenAI speech API")
+    tts_api_key: str | None = None
+    tts_model: str = Field(default="tts-1", description="remote TTS model name")
+    tts_sample_rate: int = Field(default=24000, description="rate of the remote TTS's `pcm` audio")
+    tts_timeout_s: float = Field(default=10.0, gt=0, description="a remote synthesis slower than this fails")
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     twilio_auth_token: str | None = Field(default=None, description="validate X-Twilio-Signature on /v1/twilio with it")

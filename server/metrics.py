@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 ACTIVE_SESSIONS = Gauge("confab_active_sessions", "Open WebSocket sessions", ["protocol"])
 RESPONSES = Counter("confab_responses_total", "Responses by final status", ["status"])
@@ -18,6 +22,31 @@ def observe_turn(stages_ms: dict[str, float]) -> None:
     """Record one voice turn's stage times."""
     for stage, ms in stages_ms.items():
         TURN_STAGE_SECONDS.labels(stage).observe(ms / 1000)
+
+
+class _Speculation(Collector):
+    """`confab_stt_speculative_total{outcome="run"|"dropped"}`, read from this process's STT when scraped."""
+
+    source: Callable[[], dict[str, int]] | None = None
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """The current counts (nothing before speech models are loaded)."""
+        if self.source is None:
+            return
+        family = CounterMetricFamily("confab_stt_speculative", "Speculative transcriptions run, or dropped before they started",
+                                     labels=["outcome"])
+        for outcome, count in self.source().items():
+            family.add_metric([outcome], count)
+        yield family
+
+
+_SPECULATION = _Speculation()
+REGISTRY.register(_SPECULATION)
+
+
+def count_speculation(source: Callable[[], dict[str, int]]) -> None:
+    """Report speculative transcriptions from `source` (the loaded STT's `speculation`)."""
+    _SPECULATION.source = source
 
 
 def exposition() -> tuple[bytes, str]:

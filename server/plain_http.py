@@ -66,8 +66,12 @@ def error_body(status: HTTPStatus, message: str, code: str | None = None, param:
 
 def json_reply(status: HTTPStatus, body: dict[str, Any]) -> Response:
     """A complete JSON response."""
-    payload = json.dumps(body).encode()
-    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return bytes_reply(status, "application/json", json.dumps(body).encode())
+
+
+def bytes_reply(status: HTTPStatus, content_type: str, payload: bytes) -> Response:
+    """A complete response of any content type."""
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(payload)))])
     return Response(status.value, status.phrase, headers, payload)
 
 

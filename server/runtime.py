@@ -31,7 +31,9 @@ from memory.response_lock import ResponseLocks
 from server.auth import KeyRing
 from server.config import Settings
 from server.memory_services import MemoryServices
+from server.metrics import count_speculation
 from server.voice.models import SpeechModels
+from server.voice.remote_speech import RemoteSpeechSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,9 @@ class Runtime:
             await memory.open_archive()
             memory.start_worker()
             if settings.speech:
-                runtime = replace(runtime, speech=await SpeechModels.load(_stt_settings(settings), _tts_settings(settings)))
+                speech = await SpeechModels.load(_stt_settings(settings), _tts_settings(settings))
+                count_speculation(speech.transcriber.speculation)
+                runtime = replace(runtime, speech=speech)
         except BaseException:
             await runtime.stop()
             raise
@@ -115,7 +119,7 @@ class Runtime:
         for model in self._models.values():
             await model.close()
         if self.speech is not None:
-            self.speech.close()
+            await self.speech.close()
         await self.redis.aclose()
         if self.embedded_redis is not None:
             await asyncio.to_thread(self.embedded_redis.stop)
@@ -155,12 +159,19 @@ class Runtime:
         )
 
 
-def _stt_settings(settings: Settings) -> TranscriberSettings:
+def _stt_settings(settings: Settings) -> TranscriberSettings | RemoteSpeechSettings:
+    if settings.stt_url:
+        return RemoteSpeechSettings(settings.stt_url, settings.stt_api_key, settings.stt_model or "whisper-1", settings.stt_timeout_s)
     stt = TranscriberSettings(cpu_threads=settings.stt_threads)
     return replace(stt, model=settings.stt_model) if settings.stt_model else stt
 
 
-def _tts_settings(settings: Settings) -> SynthesizerSettings:
+def _tts_settings(settings: Settings) -> SynthesizerSettings | RemoteSpeechSettings:
+    if settings.tts_url:
+        return RemoteSpeechSettings(
+            settings.tts_url, settings.tts_api_key, settings.tts_model, settings.tts_timeout_s, settings.tts_voice or "alloy",
+            settings.tts_sample_rate,
+        )
     return SynthesizerSettings(settings.tts_voice) if settings.tts_voice else SynthesizerSettings()
 
 

@@ -63,6 +63,7 @@ from server.voice.tasks import TaskSet, cancel_and_wait
 log = logging.getLogger(__name__)
 
 CLOSE_DEADLINE_S = 5.0
+LOST_WORDS_APOLOGY = "Sorry, I could not hear that. Could you say it again?"
 _SPOKEN_REPLIES_KEPT = 8  # recent spoken replies a client may still truncate
 
 
@@ -108,6 +109,7 @@ class ReplyHandle:
     speaker: Speaker | None
     playout: Playout | None
     cause: heard.Transcribed | None  # the utterance it answers, for the turn's timings
+    script: str | None = None  # said as is, without the agent (an apology when the caller's words were lost)
     task: asyncio.Task[None] | None = None
     sending: asyncio.Task[None] | None = None
     ending: asyncio.Task[None] | None = None
@@ -354,6 +356,10 @@ class ConversationEngine:
                 await self.emit(SpeechStopped(event.item_id, event.audio_end_ms))
             case heard.Transcribed():
                 await self.emit(Transcribed(event.item_id, event.text))
+                if event.error is not None:
+                    await self.emit(ConversationError(event.error, "speech_unavailable"))
+                    if self.options.output is not None and self._can(ReplyInput.START):
+                        await self._start_unasked(event, script=LOST_WORDS_APOLOGY)
                 if not event.text:
                     return
                 await self.agent.add_user_message(event.text)
@@ -378,10 +384,10 @@ class ConversationEngine:
 
     # -- the reply --
 
-    async def _start_unasked(self, cause: heard.Transcribed | None) -> None:
+    async def _start_unasked(self, cause: heard.Transcribed | None, script: str | None = None) -> None:
         """A reply nobody asked for by command (end of an utterance, a timer): a busy conversation is an error event."""
         try:
-            await self._start(self.options.output is not None, cause)
+            await self._start(self.options.output is not None, cause, script)
         except ReplyInProgress as exc:
             await self.emit(ConversationError(f"conversation already has an active response in progress: {exc}",
                                               "conversation_already_has_active_response"))
@@ -394,7 +400,7 @@ class ConversationEngine:
         except ConversationBusyError as exc:
             raise ReplyInProgress(exc.running) from None
 
-    async def _start(self, spoken: bool, cause: heard.Transcribed | None) -> str:
+    async def _start(self, spoken: bool, cause: heard.Transcribed | None, script: str | None = None) -> str:
         reply_id = new_id("resp")
         lease = await self._claim(reply_id)
         speaker: Speaker | None = None
@@ -405,7 +411,7 @@ class ConversationEngine:
                 raise SpeechUnavailable("this conversation has no audio output")
             speaker = Speaker(self._speech(), output.format, output.pacing)
             playout = EchoedMarks(reply_id) if output.marks else PacingEstimate(speaker)
-        reply = ReplyHandle(reply_id, speaker, playout, cause, lease=lease)
+        reply = ReplyHandle(reply_id, speaker, playout, cause, script, lease=lease)
         self._advance(ReplyInput.START)
         self._reply = reply
         await self.emit(ReplyStarted(reply_id, spoken))
@@ -436,7 +442,7 @@ class ConversationEngine:
         await self.emit(self._done(reply, status, None, None, failure))
 
     async def _generate(self, reply: ReplyHandle) -> tuple[ReplyStatus, ReplyFailure | None]:
-        """Stream the agent's answer into the reply; text is flushed to speech before a tool runs."""
+        """Say the agent's answer (or the reply's script); then, for speech, wait until it was all sent."""
         await self._settled()  # a reply asked for right after a commit answers what was just said
         speaker = reply.speaker
         if speaker is not None:
@@ -444,33 +450,46 @@ class ConversationEngine:
         status: ReplyStatus = "completed"
         failure: ReplyFailure | None = None
         try:
-            async with aclosing(self.agent.step_stream(reply.reply_id)) as events:  # a cancelled reply persists its step
-                async for event in events:
-                    match event:
-                        case TextDelta():
-                            if reply.first_token_at is None:
-                                reply.first_token_at = time.monotonic()
-                            await self._say(reply, event.text)
-                        case ToolStarted() if speaker is not None:
-                            speaker.flush_text()
-                        case ClientToolCall():
-                            if speaker is not None:
-                                speaker.flush_text()
-                            await self.emit(ReplyToolCall(reply.reply_id, event))
-                        case TurnFailed():
-                            status, failure = "failed", ReplyFailure(event.code, "server_error")
-                            await self._say(reply, event.apology)
-                            await self.emit(ConversationError(event.message, event.code))
-                        case TurnDone() if event.stop_reason == "max_steps":
-                            status = "incomplete"
+            if reply.script is not None:
+                await self._say(reply, reply.script)
+            else:
+                status, failure = await self._stream_agent(reply)
             if speaker is not None and reply.sending is not None:
                 speaker.end_text()
                 await asyncio.wait({reply.sending})
+            if speaker is not None and speaker.failure is not None:
+                await self.emit(ConversationError(speaker.failure, "speech_unavailable"))
         finally:
             if reply.sending is not None:
                 await cancel_and_wait(reply.sending)
             if speaker is not None:
                 await speaker.stop()
+        return status, failure
+
+    async def _stream_agent(self, reply: ReplyHandle) -> tuple[ReplyStatus, ReplyFailure | None]:
+        """The agent's answer into the reply; text is flushed to speech before a tool runs."""
+        speaker = reply.speaker
+        status: ReplyStatus = "completed"
+        failure: ReplyFailure | None = None
+        async with aclosing(self.agent.step_stream(reply.reply_id)) as events:  # a cancelled reply persists its step
+            async for event in events:
+                match event:
+                    case TextDelta():
+                        if reply.first_token_at is None:
+                            reply.first_token_at = time.monotonic()
+                        await self._say(reply, event.text)
+                    case ToolStarted() if speaker is not None:
+                        speaker.flush_text()
+                    case ClientToolCall():
+                        if speaker is not None:
+                            speaker.flush_text()
+                        await self.emit(ReplyToolCall(reply.reply_id, event))
+                    case TurnFailed():
+                        status, failure = "failed", ReplyFailure(event.code, "server_error")
+                        await self._say(reply, event.apology)
+                        await self.emit(ConversationError(event.message, event.code))
+                    case TurnDone() if event.stop_reason in ("max_steps", "length"):
+                        status = "incomplete"
         return status, failure
 
     async def _say(self, reply: ReplyHandle, text: str) -> None:

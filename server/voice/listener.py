@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audio.codecs import AudioFormat
+from audio.scheduler import Job
 from audio.resample import StreamResampler
 from audio.turns import (
     ManualTurns,
@@ -73,6 +74,7 @@ class Transcribed:
     speech_end: float
     vad_end: float
     stt_done: float
+    error: str | None = None  # why the words were lost (the speech-to-text failed)
 
 
 ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
@@ -110,7 +112,7 @@ class Listener:
     _resampler: StreamResampler = field(init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
     _item_id: str | None = field(default=None, init=False)
-    _speculation: tuple[int, asyncio.Future[str], float] | None = field(default=None, init=False)
+    _speculation: tuple[int, Job[str], float] | None = field(default=None, init=False)
     _emitting: asyncio.Task[None] | None = field(default=None, init=False)
     _received_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
@@ -253,9 +255,8 @@ class Listener:
             self._speculation[1].cancel()
             self._speculation = None
 
-    def _transcribe(self, audio: np.ndarray) -> asyncio.Future[str]:
-        # a task, so that cancelling it also cancels the transcription while it is still queued
-        return asyncio.ensure_future(self.models.transcriber.transcribe_async(audio))
+    def _transcribe(self, audio: np.ndarray, speculative: bool) -> Job[str]:
+        return self.models.transcriber.submit(audio, speculative=speculative)
 
     async def _on_turn(self, event: TurnEvent) -> None:
         match event:
@@ -264,7 +265,7 @@ class Listener:
                 await self._emit(VoiceStarted(self._item_id, event.audio_start_ms))
             case SilenceBegan():
                 self._drop_speculation()
-                self._speculation = (len(event.audio), self._transcribe(event.audio), time.monotonic())
+                self._speculation = (len(event.audio), self._transcribe(event.audio, True), time.monotonic())
             case SpeechResumed():
                 self._drop_speculation()
             case SpeechStopped():
@@ -278,11 +279,12 @@ class Listener:
         speculation = self._speculation
         self._speculation = None
         if speculation is not None and speculation[0] == len(event.audio):
-            transcript, speech_end = speculation[1], speculation[2]
+            speculation[1].promote()
+            transcript, speech_end = speculation[1].future, speculation[2]
         else:
             if speculation is not None:
                 speculation[1].cancel()
-            transcript, speech_end = self._transcribe(event.audio), now
+            transcript, speech_end = self._transcribe(event.audio, False).future, now
         await self._emit(VoiceStopped(item_id, event.audio_end_ms, cut))
         previous = self._emitting
         self._emitting = asyncio.create_task(
@@ -291,6 +293,7 @@ class Listener:
 
     async def _emit_transcript(self, previous: asyncio.Task[None] | None, item_id: str, transcript: asyncio.Future[str],
                                respond: bool, speech_end: float, vad_end: float) -> None:
+        error = None
         try:
             if previous is not None:
                 await asyncio.wait({previous})
@@ -300,7 +303,7 @@ class Listener:
             if previous is not None:
                 previous.cancel()
             raise
-        except Exception:
-            log.exception("transcription failed")
-            text = ""
-        await self._emit(Transcribed(item_id, text, respond, speech_end, vad_end, time.monotonic()))
+        except Exception as exc:
+            log.warning("transcription failed: %s", exc)
+            text, error = "", str(exc) or "transcription failed"
+        await self._emit(Transcribed(item_id, text, respond, speech_end, vad_end, time.monotonic(), error))

@@ -74,6 +74,8 @@ class Speaker:
     segments: list[SpokenSegment] = field(default_factory=list, init=False)
     first_audio_at: float | None = field(default=None, init=False)
     """When the first chunk's audio was ready (monotonic clock)."""
+    failure: str | None = field(default=None, init=False)
+    """Why synthesis stopped early, if it did."""
     _chunker: SentenceChunker = field(default_factory=SentenceChunker, init=False)
     _texts: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue, init=False)
     _audio: asyncio.Queue[tuple[str, bytes] | None] = field(default_factory=lambda: asyncio.Queue(4), init=False)
@@ -127,13 +129,14 @@ class Speaker:
     async def _synthesise(self) -> None:
         try:
             while (text := await self._texts.get()) is not None:
-                audio = await self.models.synthesizer.synthesize_async(text)
+                audio = await self.models.synthesizer.synthesize_async(text, urgent=self.first_audio_at is None)
                 encoded = await asyncio.to_thread(self._render, audio)
                 if self.first_audio_at is None:
                     self.first_audio_at = time.monotonic()
                 await self._audio.put((text, encoded))
-        except Exception:  # the caller hears less, but the reply still ends properly
-            log.exception("speech synthesis failed")
+        except Exception as exc:  # the caller hears less, but the reply still ends properly
+            log.warning("speech synthesis failed: %s", exc)
+            self.failure = str(exc) or "speech synthesis failed"
         await self._audio.put(None)
 
     async def _keep_pace(self) -> None:
