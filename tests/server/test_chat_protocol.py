@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import pytest
 
-from agent.events import ClientToolCall, TextDelta, TokenUsage, ToolFinished, ToolStarted, TurnDone, TurnFailed
+from agent.events import ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
 from server.chat.chunks import ChunkEncoder
 from server.chat.request import InvalidRequest, ToolOutput, caller_of, parse_request, turn_input
 from server.chat.turn import heard_part
@@ -87,9 +87,8 @@ def test_a_shorter_beginning_of_the_answer_means_the_caller_heard_only_part(said
 def test_text_streams_as_content_and_server_tools_stay_internal() -> None:
     encoder = ChunkEncoder("chatcmpl-1", "default")
     events = [
-        TextDelta("Let me check.", kind="pre_exec"),
-        ToolStarted("c1", "lookup", {}),
-        ToolFinished("c1", "lookup", '{"result": 1}', False),
+        TextDelta("Let me check."),
+        ToolStarted("c1", "lookup"),
         TextDelta("It is one."),
         TurnDone("completed"),
     ]
@@ -108,9 +107,10 @@ def test_a_platform_tool_call_becomes_delta_tool_calls_and_finishes_with_tool_ca
     assert (whole.finish_reason, [c.id for c in whole.message.tool_calls or []]) == ("tool_calls", ["c9"])
 
 
-def test_the_usage_is_the_turns_token_counts() -> None:
+def test_the_usage_is_the_turns_token_counts_summed_over_its_model_calls() -> None:
     encoder = ChunkEncoder("chatcmpl-1", "default")
-    encoder.feed(TurnDone("completed", TokenUsage(prompt_tokens=120, completion_tokens=8)))
+    for event in (ModelUsage(100, 5, reported=True), ModelUsage(20, 3, reported=True), TurnDone("completed")):
+        encoder.feed(event)
     usage = encoder.usage_chunk()
     assert usage.choices == [] and usage.usage is not None
     assert (usage.usage.prompt_tokens, usage.usage.completion_tokens, usage.usage.total_tokens) == (120, 8, 128)
