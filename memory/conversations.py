@@ -92,7 +92,7 @@ class ConversationStore:
     async def open(self, agent: AgentRecord, caller_id: str | None) -> Conversation:
         """The caller's conversation with `agent`, registered (a new anonymous one when `caller_id` is None)."""
         conversation = Conversation.of(agent, caller_id)
-        record = CallerRecord(conversation_id=conversation.id, caller_id=caller_id, last_seen=utc_now().isoformat(timespec="seconds"))
+        record = CallerRecord(conversation_id=conversation.id, caller_id=caller_id, last_seen=utc_now().isoformat(timespec="microseconds"))
         await self._redis.hset(keys.conversations(agent.id), conversation.id, record.model_dump_json())
         return conversation
 

@@ -19,6 +19,7 @@ from websockets.http11 import Request, Response
 from memory.conversations import CallerIdError, Conversation
 from memory.records import AgentRecord
 from server.auth import presented_key
+from server.plain_http import HttpRequest
 from server.http import json_response
 from server.runtime import Runtime
 
@@ -31,7 +32,7 @@ def is_agents_path(path: str) -> bool:
     return path == AGENTS_PATH or path.startswith(AGENTS_PATH + "/")
 
 
-async def agents_response(runtime: Runtime, request: Request, path: str) -> Response:
+async def agents_response(runtime: Runtime, request: Request | HttpRequest, path: str) -> Response:
     """Answer one `/v1/agents...` request for the key's owner (401 without a valid key)."""
     owner = runtime.keys.owner_of(presented_key(request.headers))
     if owner is None:

@@ -133,6 +133,8 @@ class Gateway:
             return await self.speech_api.handle(request)
         if path == CLIENT_SECRETS_PATH:
             return await client_secrets_response(self.runtime, request)
+        if is_agents_path(path):
+            return await agents_response(self.runtime, request, path)
         if path == VOICE_WEBHOOK_PATH:
             webhook = VoiceWebhookRequest.parse(request.method, request.path, request.headers, request.body, self.runtime.settings.public_url)
             return await answer_voice_webhook(self.runtime, webhook)

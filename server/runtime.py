@@ -140,6 +140,10 @@ class Runtime:
         """The shared client for the agent's endpoint (its own settings over the server's)."""
         return _model_for(self.settings, self._models, agent)
 
+    def sleeptime_model_for(self, agent: AgentRecord) -> ChatModel:
+        """The shared client for the agent's background memory work."""
+        return _sleeptime_model_for(self.settings, self._models, agent)
+
     def tools_for(self, agent: AgentRecord, conversation: Conversation) -> ToolSet:
         """The tools the agent's model may call in one conversation."""
         tools = [*self.memory.builtin_tools(agent, conversation), *self.tool_hub.tools(agent)]

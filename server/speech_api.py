@@ -66,6 +66,9 @@ class SpeechApi:
         try:
             if self.runtime.keys.owner_of(presented_key(request.headers)) is None:
                 raise ApiError("missing or invalid API key", "invalid_api_key", status=HTTPStatus.UNAUTHORIZED)
+            limit = self.runtime.settings.max_upload_bytes
+            if len(request.body) > limit:
+                raise ApiError(f"the request body is larger than {limit} bytes (CONFAB_MAX_UPLOAD_BYTES)", "upload_too_large", "file")
             if urlsplit(request.path).path == TRANSCRIPTIONS_PATH:
                 return await self._transcription(request)
             return self._speech(parse_speech(request.body))

@@ -69,17 +69,20 @@ class MemoryTools:
     min_score: float = MIN_SCORE
 
     def enabled(self) -> list[Tool]:
-        """The tools the agent's operator turned on (archival ones only when archival memory is open)."""
-        archival = {"archival_memory_insert", "archival_memory_search"}
+        """The tools the agent's operator turned on (archival ones described everywhere, runnable once archival memory is open)."""
         make = {
             "memory_insert": self.memory_insert, "memory_replace": self.memory_replace,
             "archival_memory_insert": self.archival_memory_insert, "archival_memory_search": self.archival_memory_search,
             "conversation_search": self.conversation_search,
         }
         return [
-            make[name]() for name in MEMORY_TOOL_NAMES
-            if name in self.agent.memory_tools and (self.archive is not None or name not in archival)
+            make[name]() for name in MEMORY_TOOL_NAMES if name in self.agent.memory_tools
         ]
+
+    def _archive(self) -> ArchivalMemory:
+        if self.archive is None:
+            raise RuntimeError("archival memory is not open in this process")
+        return self.archive
 
     @property
     def zone(self) -> ZoneInfo:
@@ -134,9 +137,6 @@ class MemoryTools:
 
     def archival_memory_insert(self) -> Tool:
         """`archival_memory_insert(text, tags)`."""
-        archive = self.archive
-        assert archive is not None
-
         async def archival_memory_insert(text: str, tags: list[str] | None = None) -> str:
             """Archive a longer note for later (details, lists, what happened), found again by searching by meaning.
 
@@ -151,16 +151,13 @@ class MemoryTools:
             passage = Passage(
                 agent_id=self.agent.id, conversation_id=self.conversation.id, text=text.strip(), tags=[AGENT_PASSAGE_TAG, *labels]
             )
-            await archive.insert([passage])
+            await self._archive().insert([passage])
             return "archived"
 
         return tool_from_function(archival_memory_insert)
 
     def archival_memory_search(self) -> Tool:
         """`archival_memory_search(query, start_date, end_date)`."""
-        archive = self.archive
-        assert archive is not None
-
         async def archival_memory_search(
             query: str, start_date: str | None = None, end_date: str | None = None
         ) -> list[dict[str, Any]]:
@@ -172,7 +169,7 @@ class MemoryTools:
                 end_date: Latest date (YYYY-MM-DD, inclusive), or null.
             """
             start, end = date_range(start_date, end_date, self.zone)
-            hits = await archive.search(
+            hits = await self._archive().search(
                 self.agent.id, query, scopes=self.conversation.scopes, limit=ARCHIVAL_LIMIT, start=start, end=end
             )
             return [{"timestamp": timestamp(h.passage.created_at, self.zone), "content": h.passage.text} for h in hits if h.score >= self.min_score]

@@ -21,7 +21,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 async def _turn(runtime: Runtime, text: str, **agent_fields: object) -> list[AgentEvent]:
     agent = await runtime.agents.create(AgentRecord(owner="local", name="usage", **agent_fields))  # type: ignore[arg-type]
-    voice_agent = runtime.voice_agent(agent)
+    voice_agent = runtime.voice_agent(agent, await runtime.memory.conversations.open(agent, None))
     await voice_agent.add_user_message(text)
     return [event async for event in voice_agent.step_stream()]
 

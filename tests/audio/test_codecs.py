@@ -65,8 +65,6 @@ def test_g711_codes_survive_decode_then_encode(encode, decode):
         ("audio/pcm", 16000, 16000, 32),
         ("audio/pcmu", None, 8000, 8),
         ("audio/pcma", 8000, 8000, 8),
-        ("pcm16", None, 24000, 48),
-        ("g711_ulaw", None, 8000, 8),
     ],
 )
 def test_realtime_formats_have_their_rates_and_byte_rates(name, rate, expected_rate, bytes_per_ms):

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from agent.tools.memory_tools import MEMORY_TOOL_NAMES
 from redis.asyncio import Redis
 
 from memory.agents import AgentStore
@@ -191,13 +193,12 @@ def test_tools_list_prints_what_the_model_gets_while_a_server_runs(
     asyncio.run(_talk(server.base, ADA, 1))
     listed = json.loads(_cli(capsys, "tools", "list", "default"))
     [request] = [r for r in llm.requests if not is_sleeptime(r)]
-    assert listed == request["tools"] and [t["function"]["name"] for t in listed] == ["search_memory"]
+    assert listed == request["tools"] and [t["function"]["name"] for t in listed] == ["search_memory", *MEMORY_TOOL_NAMES]
 
 
 @pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant")
 async def test_forget_on_a_qdrant_server_store_leaves_nothing_of_that_caller(settings: Settings, redis_url: str) -> None:
-    runtime = Runtime(memory_settings(settings, qdrant_url=":memory:"), serving=False)
-    await runtime.start()
+    runtime = await Runtime.open(memory_settings(settings, qdrant_url=":memory:"), serving=False)
     try:
         archive = await runtime.memory.open_archive()
         agent = await runtime.agents.get_or_create_default("local")

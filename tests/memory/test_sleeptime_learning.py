@@ -190,9 +190,10 @@ async def test_background_memory_work_uses_the_sleeptime_model_when_one_is_set(s
     assert len(memory_requests) == 3 and {r["model"] for r in memory_requests} == {"judicious"}
 
 
-def test_a_sleeptime_endpoint_elsewhere_never_gets_the_voice_key(settings: Settings) -> None:
-    runtime = Runtime(settings.model_copy(update={"sleeptime_base_url": "http://memory.internal/v1"}), serving=False)
+async def test_a_sleeptime_endpoint_elsewhere_never_gets_the_voice_key(settings: Settings) -> None:
+    runtime = await Runtime.open(settings.model_copy(update={"sleeptime_base_url": "http://memory.internal/v1"}), serving=False)
     endpoint = runtime.sleeptime_model_for(AgentRecord(owner="local", name="a")).endpoint
+    await runtime.stop()
     assert endpoint.base_url == "http://memory.internal/v1" and endpoint.api_key is None
     assert endpoint.model == settings.llm_model
 

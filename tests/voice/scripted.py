@@ -15,6 +15,7 @@ import numpy as np
 
 from agent.events import AgentEvent, TextDelta, TurnDone
 from audio.codecs import AudioFormat
+from audio.scheduler import Job
 from audio.turns import TurnSettings
 from memory.records import MessageRecord
 from server.voice.conversation import ConversationEngine
@@ -56,13 +57,17 @@ class ScriptedTranscriber:
         """The next scripted text."""
         return self.texts.pop(0) if self.texts else ""
 
+    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+        """The next scripted text, as a job of the shared pool would give it."""
+        return Job(asyncio.ensure_future(self.transcribe_async(audio)))
+
 
 class ToneSynthesizer:
     """200 ms of tone per word, at 16 kHz."""
 
     sample_rate = 16000
 
-    async def synthesize_async(self, text: str) -> np.ndarray:
+    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
         """A tone as long as the words."""
         samples = len(text.split()) * WORD_MS * 16
         return (np.sin(np.arange(samples) * 0.1) * 8000).astype(np.int16)
