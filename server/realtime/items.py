@@ -22,6 +22,7 @@ from openai.types.realtime import (
     RealtimeConversationItemAssistantMessage,
     RealtimeConversationItemUserMessage,
     RealtimeResponse,
+    RealtimeResponseUsage,
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
@@ -99,8 +100,10 @@ def response_model(
     output: list[ConversationItem] | None = None,
     reason: Literal["turn_detected", "client_cancelled"] | None = None,
     error: tuple[str, str] | None = None,
+    usage: RealtimeResponseUsage | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> RealtimeResponse:
-    """The `response` object of `response.created` / `response.done`."""
+    """The `response` object of `response.created` / `response.done` (`usage` in the latter only)."""
     details = None
     if status in ("cancelled", "failed", "incomplete"):
         details = RealtimeResponseStatus(
@@ -111,6 +114,7 @@ def response_model(
     return RealtimeResponse(
         id=response_id, object="realtime.response", status=status, status_details=details,
         output=list(output or []), output_modalities=modalities, conversation_id="conv_default",
+        usage=usage, metadata=metadata,
     )
 
 

@@ -302,6 +302,6 @@ class RealtimeSession:
             self._spoken_items[item_id] = event.reply_id
             while len(self._spoken_items) > _SPOKEN_ITEMS_KEPT:
                 self._spoken_items.popitem(last=False)
-        await reply.finish(event.status, event.reason, event.failure)
+        await reply.finish(event.status, event.reason, event.failure, event.usage)
         if self.report_latency and event.timings is not None:
             await self.send_frame(latency_event(event.reply_id, event.timings).model_dump_json())

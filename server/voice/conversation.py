@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolStarted, TurnDone, TurnFailed
+from agent.events import AgentEvent, ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
 from memory.response_lock import ConversationBusyError
@@ -119,6 +119,7 @@ class ReplyHandle:
     lease: ReplyLease | None = None
     first_token_at: float | None = None
     first_byte_at: float | None = None
+    usage: list[ModelUsage] = field(default_factory=list)  # one per model call
 
     def played_ms(self) -> float:
         """How much of the reply's audio the caller has heard."""
@@ -478,6 +479,8 @@ class ConversationEngine:
                         if reply.first_token_at is None:
                             reply.first_token_at = time.monotonic()
                         await self._say(reply, event.text)
+                    case ModelUsage():
+                        reply.usage.append(event)
                     case ToolStarted() if speaker is not None:
                         speaker.flush_text()
                     case ClientToolCall():
@@ -550,4 +553,4 @@ class ConversationEngine:
             stages = timings.stages_ms()
             log.info("turn latency %s", stages)
             observe_turn(stages)
-        return ReplyDone(reply.reply_id, status, reason, text, failure, timings)
+        return ReplyDone(reply.reply_id, status, reason, text, failure, timings, ModelUsage.total(reply.usage))
