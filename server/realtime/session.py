@@ -39,6 +39,7 @@ from memory.records import AgentRecord
 from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
+from server.realtime.fields import ModelSettings, Refusal, response_refusals, session_refusals
 from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
@@ -84,6 +85,7 @@ class RealtimeSession:
     report_latency: bool = False
     instructions: str | None = None
     voice: VoiceConfig = field(default_factory=VoiceConfig)
+    model_settings: ModelSettings = field(default_factory=ModelSettings)
     _encoder: ServerEventEncoder = field(init=False)
     _voice_agent: VoiceAgent = field(init=False)
     _engine: ConversationEngine = field(init=False)
@@ -93,10 +95,11 @@ class RealtimeSession:
     _plain_text_turn: bool = field(default=False, init=False)
     _spoken_items: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)  # item id -> reply id
     _flood_reported: bool = field(default=False, init=False)
+    _metadata: dict[str, str] | None = field(default=None, init=False)  # of the response being started
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.services.voice_agent(self.agent, self.conversation, client_tools=self._client_tools)
+        self._voice_agent = self._agent_for(self.instructions, self.model_settings)
         self._engine = ConversationEngine(
             self._voice_agent, self.services.speech, self.voice.options(), self._on_event,
             claim=functools.partial(self.services.responses.acquire, self.conversation),
@@ -112,10 +115,18 @@ class RealtimeSession:
         """Send an `error` event."""
         await self.send(error_event(message, code, event_id, param))
 
+    async def _refuse(self, refusals: list[Refusal], event_id: str | None) -> None:
+        for refusal in refusals:
+            await self.error(refusal.message, refusal.code, event_id, refusal.param)
+
+    def _agent_for(self, instructions: str | None, settings: ModelSettings) -> VoiceAgent:
+        return self.services.voice_agent(self.agent, self.conversation, instructions, client_tools=self._client_tools, options=settings.options())
+
     def _session_model(self) -> RealtimeSessionCreateRequest:
         return RealtimeSessionCreateRequest(
             type="realtime", model=self.agent.name, instructions=self.instructions or "",
             output_modalities=[self.voice.modality], audio=self.voice.audio_config(), tools=list(self._client_tools.declared),
+            **self.model_settings.wire(),
         )
 
     async def open(self) -> None:
@@ -151,7 +162,7 @@ class RealtimeSession:
             case ConversationItemTruncateEvent():
                 await self._truncate(event)
             case ResponseCreateEvent():
-                await self._start_response(event.event_id)
+                await self._response_create(event)
             case ResponseCancelEvent():
                 if not await self._engine.interrupt("client_cancelled"):
                     await self.error("there is no active response to cancel", "response_cancel_not_active", event.event_id)
@@ -170,9 +181,12 @@ class RealtimeSession:
             await self.error(str(exc), "invalid_value", event.event_id, "session.audio")
             return
         self.voice = voice
-        if getattr(update, "instructions", None) is not None:
-            self.instructions = update.instructions
-            self._voice_agent = self.services.voice_agent(self.agent, self.conversation, self.instructions, client_tools=self._client_tools)
+        settings, refused = self.model_settings.updated(update, "session")
+        await self._refuse(session_refusals(update, self.agent.name) + refused, event.event_id)
+        instructions = update.instructions if getattr(update, "instructions", None) is not None else self.instructions
+        if (instructions, settings) != (self.instructions, self.model_settings):
+            self.instructions, self.model_settings = instructions, settings
+            self._voice_agent = self._agent_for(instructions, settings)
             self._engine.agent = self._voice_agent
         if getattr(update, "tools", None) is not None:
             for problem in self._client_tools.declare(update.tools):
@@ -257,9 +271,30 @@ class RealtimeSession:
         finally:
             self._plain_text_turn = False
 
-    async def _start_response(self, event_id: str | None) -> None:
+    async def _response_create(self, event: ResponseCreateEvent) -> None:
+        """Start a response; its `response` fields apply to it alone, and one refused field means none starts."""
+        params = event.response
+        if params is None:
+            await self._start_response(event.event_id)
+            return
+        settings, refused = self.model_settings.updated(params, "response")
+        refused = response_refusals(params) + refused
+        if refused:
+            await self._refuse(refused, event.event_id)
+            return
+        agent = None
+        if params.instructions is not None or settings != self.model_settings:
+            agent = self._agent_for(params.instructions if params.instructions is not None else self.instructions, settings)
+        spoken = "audio" in params.output_modalities if params.output_modalities else None
+        self._metadata = params.metadata
         try:
-            await self._engine.respond()
+            await self._start_response(event.event_id, spoken, agent)
+        finally:
+            self._metadata = None
+
+    async def _start_response(self, event_id: str | None, spoken: bool | None = None, agent: VoiceAgent | None = None) -> None:
+        try:
+            await self._engine.respond(spoken, agent)
         except ReplyInProgress as exc:
             await self.error(f"conversation already has an active response in progress: {exc}",
                              "conversation_already_has_active_response", event_id)
@@ -282,7 +317,7 @@ class RealtimeSession:
                 await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
             case ReplyStarted():
                 reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn
-                                    else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text"))
+                                    else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text", self._metadata))
                 self._replies[event.reply_id] = reply
                 await reply.start()
             case ReplyText() if event.reply_id in self._replies:

@@ -10,14 +10,35 @@ from typing import Any
 import openai
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
-from tests.fakes.llm_server import ScriptedLLM, Text
+from server.config import Settings
+from tests.conftest import running_server
+from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
+from tests.server.test_realtime_text import _create_agent
+
+_QUESTION = "What is the weather in Oslo?"
 
 
 @asynccontextmanager
-async def _text_session(server, **session: Any) -> AsyncIterator[AsyncRealtimeConnection]:
+async def _connect(server, model: str = "default") -> AsyncIterator[AsyncRealtimeConnection]:
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
-    async with client.realtime.connect(model="default") as connection:
+    async with client.realtime.connect(model=model) as connection:
+        await _until(connection, "session.created")
+        yield connection
+
+
+@asynccontextmanager
+async def _text_session(server, model: str = "default", **session: Any) -> AsyncIterator[AsyncRealtimeConnection]:
+    async with _connect(server, model) as connection:
         await connection.session.update(session={"type": "realtime", "output_modalities": ["text"], **session})
+        await _until(connection, "session.updated")
+        yield connection
+
+
+@asynccontextmanager
+async def _weather_session(settings: Settings, **session: Any) -> AsyncIterator[AsyncRealtimeConnection]:
+    """A text session with an agent that has a weather tool."""
+    await _create_agent(settings.redis_url, name="forecaster", tools=["tests.sample_tools:get_weather"])
+    async with running_server(settings) as gateway, _text_session(gateway, "forecaster", **session) as connection:
         yield connection
 
 
@@ -43,3 +64,80 @@ async def test_response_done_reports_the_tokens_the_model_used(server, llm: Scri
     usage = done.response.usage
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (123, 7, 130)
     assert usage.output_token_details.text_tokens == 7 and usage.output_token_details.audio_tokens == 0
+
+
+async def test_a_refused_response_field_names_itself_and_no_response_starts(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."))
+    async with _text_session(server) as connection:
+        await connection.response.create(response={"conversation": "none"})
+        error = (await _until(connection, "error"))[-1].error
+        events = await _ask(connection, _QUESTION)
+    assert (error.param, error.code) == ("response.conversation", "invalid_value")
+    assert [e.type for e in events].count("response.created") == 1 and len(llm.requests) == 1
+
+
+async def test_a_refused_session_field_names_itself_and_the_echo_keeps_what_is_in_force(server) -> None:
+    async with _connect(server) as connection:
+        await connection.session.update(session={"type": "realtime", "audio": {"output": {"voice": "alloy"}}})
+        events = await _until(connection, "session.updated")
+    error = next(e.error for e in events if e.type == "error")
+    assert (error.param, error.code) == ("session.audio.output.voice", "invalid_value")
+    assert events[-1].session.audio.output.voice == "joe"
+
+
+async def test_per_response_instructions_change_that_answer_only(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Ensoleillé."), Text("Sunny."))
+    async with _text_session(server) as connection:
+        await _ask(connection, _QUESTION, instructions="Answer in French.")
+        await _ask(connection, "And tomorrow?")
+    systems = [r["messages"][0]["content"] for r in llm.requests]
+    assert "Answer in French." in systems[0] and "Answer in French." not in systems[1]
+
+
+async def test_response_metadata_is_echoed_in_response_created_and_done(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."))
+    async with _text_session(server) as connection:
+        events = await _ask(connection, _QUESTION, metadata={"topic": "weather"})
+    created = next(e for e in events if e.type == "response.created")
+    assert created.response.metadata == {"topic": "weather"} and events[-1].response.metadata == {"topic": "weather"}
+
+
+async def test_a_text_only_response_on_an_audio_session_streams_text_and_no_audio(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny and mild."))
+    async with _connect(server) as connection:
+        events = await _ask(connection, _QUESTION, output_modalities=["text"])
+    kinds = {e.type for e in events}
+    assert "response.output_text.delta" in kinds and "response.output_audio.delta" not in kinds
+    assert events[-1].response.output_modalities == ["text"]
+    assert events[-1].response.output[0].content[0].text == "Sunny and mild."
+
+
+async def test_session_tool_choice_required_reaches_the_model(settings: Settings, llm: ScriptedLLM) -> None:
+    llm.script(ToolCalls([Call("get_weather", {"pre_exec_msg": "Checking.", "city": "Oslo"})]), Text("Sunny."))
+    async with _weather_session(settings, tool_choice="required") as connection:
+        await _ask(connection, _QUESTION)
+    assert llm.requests[0]["tool_choice"] == "required"
+
+
+async def test_response_tool_choice_naming_a_function_reaches_the_model(settings: Settings, llm: ScriptedLLM) -> None:
+    llm.script(ToolCalls([Call("get_weather", {"pre_exec_msg": "Checking.", "city": "Oslo"})]), Text("Sunny."))
+    async with _weather_session(settings) as connection:
+        await _ask(connection, _QUESTION, tool_choice={"type": "function", "name": "get_weather"})
+    assert llm.requests[0]["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+
+
+async def test_session_max_output_tokens_reaches_the_model_and_is_echoed(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."))
+    async with _connect(server) as connection:
+        await connection.session.update(session={"type": "realtime", "output_modalities": ["text"], "max_output_tokens": 50})
+        updated = (await _until(connection, "session.updated"))[-1]
+        await _ask(connection, _QUESTION)
+    assert updated.session.max_output_tokens == 50 and llm.requests[0]["max_tokens"] == 50
+
+
+async def test_response_max_output_tokens_caps_that_answer_only(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."), Text("Mild."))
+    async with _text_session(server) as connection:
+        await _ask(connection, _QUESTION, max_output_tokens=20)
+        await _ask(connection, "And tomorrow?")
+    assert llm.requests[0]["max_tokens"] == 20 and "max_tokens" not in llm.requests[1]
