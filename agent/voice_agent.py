@@ -90,6 +90,13 @@ class VoiceAgent:
             names = {c.id: c.name for c in waiting}
             await self.messages.append(self._tool_messages(dict.fromkeys(names, NO_CLIENT_RESULT), names, follow_up=True))
 
+    async def forget(self, message_id: str | None = None, response_id: str | None = None) -> None:
+        """Take a message, or every message of a response, out of the model's context (history keeps them)."""
+        ids = [message_id] if message_id is not None else []
+        if response_id is not None:
+            ids += [m.id for m in await self.messages.for_response(self.conversation.id, response_id)]
+        await self.messages.drop_from_buffer(self.conversation.id, ids)
+
     async def truncate_response(self, response_id: str, heard: str) -> None:
         """Keep in history only what the caller heard of a response's assistant text.
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from openai.types.realtime import (
     ConversationItem,
+    ConversationItemDeletedEvent,
     ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemTruncatedEvent,
     InputAudioBufferClearedEvent,
@@ -39,6 +40,7 @@ from openai.types.realtime.realtime_conversation_item_assistant_message import C
 from openai.types.realtime.realtime_conversation_item_user_message import Content as UserContent
 from openai.types.realtime.realtime_response_status import Error as StatusError
 from openai.types.realtime.realtime_response_status import RealtimeResponseStatus
+from openai.types.realtime.realtime_server_event import ConversationItemRetrieved
 from openai.types.realtime.response_content_part_added_event import Part as AddedPart
 from openai.types.realtime.response_content_part_done_event import Part as DonePart
 
@@ -116,6 +118,16 @@ def response_model(
         output=list(output or []), output_modalities=modalities, conversation_id="conv_default",
         usage=usage, metadata=metadata,
     )
+
+
+def retrieved(item: ConversationItem) -> ConversationItemRetrieved:
+    """`conversation.item.retrieved`."""
+    return ConversationItemRetrieved(type="conversation.item.retrieved", event_id=new_id("event"), item=item)
+
+
+def deleted(item_id: str) -> ConversationItemDeletedEvent:
+    """`conversation.item.deleted`."""
+    return ConversationItemDeletedEvent(type="conversation.item.deleted", event_id=new_id("event"), item_id=item_id)
 
 
 def response_created(response: RealtimeResponse) -> ResponseCreatedEvent:

@@ -62,6 +62,7 @@ class RealtimeReply:
     _opened: bool = field(default=False, init=False)
     _previous: str | None = field(default=None, init=False)
     _calls: list[RealtimeConversationItemFunctionCall] = field(default_factory=list, init=False)
+    output: list[items.ConversationItem] = field(default_factory=list, init=False)  # the final items, once finished
 
     @property
     def item_id(self) -> str | None:
@@ -108,7 +109,7 @@ class RealtimeReply:
 
     async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None, usage: ModelUsage) -> None:
         """Close the item's events, then `response.done` with the model's usage."""
-        output: list[items.ConversationItem] = []
+        output = self.output
         if self._opened:
             item = items.assistant_item(self._item_id, self.transcript, "completed" if status == "completed" else "incomplete", self.modality)
             if self.modality == "audio":

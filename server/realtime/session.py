@@ -18,6 +18,8 @@ from typing import Any
 
 from openai.types.realtime import (
     ConversationItemCreateEvent,
+    ConversationItemDeleteEvent,
+    ConversationItemRetrieveEvent,
     ConversationItemTruncateEvent,
     InputAudioBufferAppendEvent,
     InputAudioBufferClearEvent,
@@ -39,6 +41,7 @@ from memory.records import AgentRecord
 from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
+from server.realtime.ledger import ItemLedger, LedgerEntry
 from server.realtime.fields import ModelSettings, Refusal, response_refusals, session_refusals
 from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
@@ -90,6 +93,7 @@ class RealtimeSession:
     _voice_agent: VoiceAgent = field(init=False)
     _engine: ConversationEngine = field(init=False)
     _chain: items.ItemChain = field(default_factory=items.ItemChain, init=False)
+    _ledger: ItemLedger = field(default_factory=ItemLedger, init=False)
     _client_tools: ClientTools = field(default_factory=ClientTools, init=False)
     _replies: dict[str, WireReply] = field(default_factory=dict, init=False)
     _plain_text_turn: bool = field(default=False, init=False)
@@ -161,6 +165,10 @@ class RealtimeSession:
                 await self._create_item(event)
             case ConversationItemTruncateEvent():
                 await self._truncate(event)
+            case ConversationItemRetrieveEvent():
+                await self._retrieve(event)
+            case ConversationItemDeleteEvent():
+                await self._delete(event)
             case ResponseCreateEvent():
                 await self._response_create(event)
             case ResponseCancelEvent():
@@ -206,7 +214,7 @@ class RealtimeSession:
             await self.error("a user message needs an input_text part with text", "invalid_value", event.event_id, "item.content")
             return
         message = await self._engine.add_user_text(text)
-        await self._announce_item(items.user_text_item(item.id or message.id, text))
+        await self._announce_item(items.user_text_item(item.id or message.id, text), message.id)
 
     async def _function_call_output(self, event: ConversationItemCreateEvent, item: RealtimeConversationItemFunctionCallOutput) -> None:
         stored = await accept_output(self._voice_agent, item)
@@ -215,10 +223,36 @@ class RealtimeSession:
             return
         await self._announce_item(stored)
 
-    async def _announce_item(self, stored: items.ConversationItem) -> None:
+    async def _announce_item(self, stored: items.ConversationItem, message_id: str | None = None) -> None:
+        self._ledger.record(LedgerEntry(stored, message_id))
         previous = self._chain.append(stored.id or "")
         await self.send(items.item_added(stored, previous))
         await self.send(items.item_done(stored, previous))
+
+    async def _entry(self, event: ConversationItemRetrieveEvent | ConversationItemDeleteEvent) -> LedgerEntry | None:
+        entry = self._ledger.get(event.item_id)
+        if entry is None:
+            await self.error(f"no item {event.item_id!r} in this session", "item_not_found", event.event_id, "item_id")
+        return entry
+
+    async def _retrieve(self, event: ConversationItemRetrieveEvent) -> None:
+        if (entry := await self._entry(event)) is not None:
+            await self.send(items.retrieved(entry.item))
+
+    async def _delete(self, event: ConversationItemDeleteEvent) -> None:
+        """Take an item out of the model's next context (its history keeps it, for memory)."""
+        entry = await self._entry(event)
+        if entry is None:
+            return
+        if not entry.deletable:
+            await self.error(f"item {event.item_id!r} ({entry.item.type}) cannot be deleted: only typed user messages and "
+                             "assistant answers without client tool calls can", "invalid_value", event.event_id, "item_id")
+            return
+        await self._voice_agent.forget(entry.message_id, entry.response_id)
+        now_last = self._ledger.remove(event.item_id)
+        if self._chain.last == event.item_id:
+            self._chain.last = now_last
+        await self.send(items.deleted(event.item_id))
 
     async def _truncate(self, event: ConversationItemTruncateEvent) -> None:
         reply_id = self._spoken_items.get(event.item_id)
@@ -314,7 +348,9 @@ class RealtimeSession:
                 await self.send(items.item_added(items.user_audio_item(event.item_id, None), previous))
             case Transcribed():
                 await self.send(items.transcription_completed(event.item_id, event.text))
-                await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
+                heard_item = items.user_audio_item(event.item_id, event.text)
+                self._ledger.record(LedgerEntry(heard_item))
+                await self.send(items.item_done(heard_item, None))
             case ReplyStarted():
                 reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn
                                     else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text", self._metadata))
@@ -338,5 +374,9 @@ class RealtimeSession:
             while len(self._spoken_items) > _SPOKEN_ITEMS_KEPT:
                 self._spoken_items.popitem(last=False)
         await reply.finish(event.status, event.reason, event.failure, event.usage)
+        if isinstance(reply, RealtimeReply):
+            calls = any(item.type == "function_call" for item in reply.output)
+            for item in reply.output:
+                self._ledger.record(LedgerEntry(item, response_id=None if calls else event.reply_id))
         if self.report_latency and event.timings is not None:
             await self.send_frame(latency_event(event.reply_id, event.timings).model_dump_json())

@@ -141,3 +141,44 @@ async def test_response_max_output_tokens_caps_that_answer_only(server, llm: Scr
         await _ask(connection, _QUESTION, max_output_tokens=20)
         await _ask(connection, "And tomorrow?")
     assert llm.requests[0]["max_tokens"] == 20 and "max_tokens" not in llm.requests[1]
+
+
+async def _add_user_item(connection: AsyncRealtimeConnection, item_id: str, text: str) -> None:
+    await connection.conversation.item.create(item={"type": "message", "role": "user", "id": item_id, "content": [{"type": "input_text", "text": text}]})
+    await _until(connection, "conversation.item.done")
+
+
+async def test_a_retrieved_item_is_the_item_as_created(server) -> None:
+    async with _text_session(server) as connection:
+        await _add_user_item(connection, "item_q1", _QUESTION)
+        await connection.conversation.item.retrieve(item_id="item_q1")
+        retrieved = (await _until(connection, "conversation.item.retrieved"))[-1]
+    assert retrieved.item.id == "item_q1" and retrieved.item.content[0].text == _QUESTION
+
+
+async def test_retrieving_an_item_the_session_does_not_have_is_an_error_naming_it(server) -> None:
+    async with _text_session(server) as connection:
+        await connection.conversation.item.retrieve(item_id="item_nowhere")
+        error = (await _until(connection, "error"))[-1].error
+    assert (error.code, error.param) == ("item_not_found", "item_id") and "item_nowhere" in error.message
+
+
+async def test_a_deleted_user_item_is_gone_from_the_models_next_context(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."))
+    async with _text_session(server) as connection:
+        await _add_user_item(connection, "item_pin", "My PIN is 4321.")
+        await connection.conversation.item.delete(item_id="item_pin")
+        deleted = (await _until(connection, "conversation.item.deleted"))[-1]
+        await _ask(connection, _QUESTION)
+    user_texts = [m["content"] for m in llm.requests[-1]["messages"] if m["role"] == "user"]
+    assert deleted.item_id == "item_pin" and user_texts == [_QUESTION]
+
+
+async def test_a_deleted_answer_is_gone_from_the_models_next_context(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Your PIN is 4321."), Text("Sunny."))
+    async with _text_session(server) as connection:
+        answer = (await _ask(connection, "What is my PIN?"))[-1].response.output[0].id
+        await connection.conversation.item.delete(item_id=answer)
+        await _until(connection, "conversation.item.deleted")
+        await _ask(connection, _QUESTION)
+    assert [m for m in llm.requests[-1]["messages"] if m["role"] == "assistant"] == []
