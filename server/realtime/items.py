@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from openai.types.realtime import (
+    ConversationCreatedEvent,
     ConversationItem,
     ConversationItemDeletedEvent,
     ConversationItemInputAudioTranscriptionCompletedEvent,
@@ -45,6 +46,8 @@ from openai.types.realtime.response_content_part_added_event import Part as Adde
 from openai.types.realtime.response_content_part_done_event import Part as DonePart
 
 from server.ids import new_id
+
+CONVERSATION_ID = "conv_default"  # a session has one conversation: its caller's with the agent
 
 ResponseStatus = Literal["completed", "cancelled", "failed", "incomplete", "in_progress"]
 
@@ -115,9 +118,17 @@ def response_model(
         )
     return RealtimeResponse(
         id=response_id, object="realtime.response", status=status, status_details=details,
-        output=list(output or []), output_modalities=modalities, conversation_id="conv_default",
+        output=list(output or []), output_modalities=modalities, conversation_id=CONVERSATION_ID,
         usage=usage, metadata=metadata,
     )
+
+
+def conversation_created() -> ConversationCreatedEvent:
+    """`conversation.created`, sent right after `session.created`."""
+    return ConversationCreatedEvent.model_validate({
+        "type": "conversation.created", "event_id": new_id("event"),
+        "conversation": {"id": CONVERSATION_ID, "object": "realtime.conversation"},
+    })
 
 
 def retrieved(item: ConversationItem) -> ConversationItemRetrieved:

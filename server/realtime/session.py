@@ -134,8 +134,9 @@ class RealtimeSession:
         )
 
     async def open(self) -> None:
-        """Greet the client with `session.created`."""
+        """Greet the client with `session.created`, then `conversation.created`."""
         await self.send(SessionCreatedEvent(type="session.created", event_id=new_id("event"), session=self._session_model()))
+        await self.send(items.conversation_created())
 
     async def close(self) -> None:
         """The connection ended: the conversation stops listening and its reply keeps what was heard."""

@@ -148,6 +148,14 @@ async def _add_user_item(connection: AsyncRealtimeConnection, item_id: str, text
     await _until(connection, "conversation.item.done")
 
 
+async def test_a_session_opens_with_session_created_then_conversation_created(server) -> None:
+    client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
+    async with client.realtime.connect(model="default") as connection:
+        first, second = await connection.recv(), await connection.recv()
+    assert (first.type, second.type) == ("session.created", "conversation.created")
+    assert second.conversation.id == "conv_default"
+
+
 async def test_a_retrieved_item_is_the_item_as_created(server) -> None:
     async with _text_session(server) as connection:
         await _add_user_item(connection, "item_q1", _QUESTION)
