@@ -25,6 +25,26 @@ log = logging.getLogger(__name__)
 _CANCELLED_RESULT = ToolResult(json.dumps({"error": "cancelled: the caller interrupted before the tool ran"}), True)
 
 
+@dataclass(frozen=True)
+class ModelOptions:
+    """What a client asked of the model calls of an answer, in chat-completions terms.
+
+    `tool_choice` (`auto`, `none`, `required` or `{"type": "function", "function": {"name": ...}}`)
+    binds the answer's first call only: forcing a tool on every step would never let the model
+    sum up the result; `none` holds for every step. `max_tokens` caps each call's output.
+    """
+
+    tool_choice: str | dict[str, Any] | None = None
+    max_tokens: int | None = None
+
+    def apply(self, request: dict[str, Any], first_step: bool) -> None:
+        """Add these options to one chat-completions request."""
+        if self.max_tokens is not None:
+            request["max_tokens"] = self.max_tokens
+        if "tools" in request and self.tool_choice is not None and (first_step or self.tool_choice == "none"):
+            request["tool_choice"] = self.tool_choice
+
+
 @dataclass
 class VoiceAgent:
     """One agent's turn-taking loop in one caller's conversation (the reference is Letta's VoiceAgent).
@@ -41,6 +61,7 @@ class VoiceAgent:
     messages: MessageStore
     system_prompt: Callable[[], Awaitable[str]]
     after_turn: Callable[[], Awaitable[None]] | None = None
+    options: ModelOptions = ModelOptions()
     _response_id: str | None = field(default=None, init=False)
 
     async def add_user_message(self, text: str, hidden: bool = False) -> MessageRecord:
@@ -69,6 +90,13 @@ class VoiceAgent:
             names = {c.id: c.name for c in waiting}
             await self.messages.append(self._tool_messages(dict.fromkeys(names, NO_CLIENT_RESULT), names, follow_up=True))
 
+    async def forget(self, message_id: str | None = None, response_id: str | None = None) -> None:
+        """Take a message, or every message of a response, out of the model's context (history keeps them)."""
+        ids = [message_id] if message_id is not None else []
+        if response_id is not None:
+            ids += [m.id for m in await self.messages.for_response(self.conversation.id, response_id)]
+        await self.messages.drop_from_buffer(self.conversation.id, ids)
+
     async def truncate_response(self, response_id: str, heard: str) -> None:
         """Keep in history only what the caller heard of a response's assistant text.
 
@@ -89,7 +117,7 @@ class VoiceAgent:
             budget = 0
             await self.messages.update(message)
 
-    async def _request(self) -> dict[str, Any]:
+    async def _request(self, first_step: bool) -> dict[str, Any]:
         await self.tools.refresh()
         context = await self.messages.buffer(self.conversation.id)
         request: dict[str, Any] = {
@@ -100,6 +128,7 @@ class VoiceAgent:
             request["tools"] = self.tools.specs(strict=self.agent.llm.strict)
         if self.agent.llm.temperature is not None:
             request["temperature"] = self.agent.llm.temperature
+        self.options.apply(request, first_step)
         return request
 
     async def step_stream(self, response_id: str | None = None) -> AsyncGenerator[AgentEvent, None]:
@@ -117,10 +146,10 @@ class VoiceAgent:
         """
         self._response_id = response_id
         await self._close_unanswered()
-        for _ in range(self.agent.llm.max_steps):
+        for step in range(self.agent.llm.max_steps):
             parser = StreamParser()
             try:
-                async for chunk in self.model.stream(**await self._request()):
+                async for chunk in self.model.stream(**await self._request(first_step=step == 0)):
                     for delta in parser.feed(chunk):
                         yield delta
             except ModelError as exc:

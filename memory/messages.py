@@ -35,6 +35,13 @@ class MessageStore:
         """Rewrite a stored message (e.g. an answer truncated to what the caller heard)."""
         await self._redis.set(keys.message(message.id), message.model_dump_json(), xx=True)
 
+    async def drop_from_buffer(self, conversation_id: str, message_ids: Sequence[str]) -> None:
+        """Take messages out of the conversation's context; its history keeps them."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for message_id in message_ids:
+                pipe.lrem(keys.buffer(conversation_id), 0, message_id)
+            await pipe.execute()
+
     async def get(self, message_id: str) -> MessageRecord | None:
         """One message by id."""
         raw = await self._redis.get(keys.message(message_id))

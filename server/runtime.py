@@ -21,7 +21,7 @@ from agent.llm import ChatModel, ModelEndpoint
 from agent.tools.base import ToolSource
 from agent.tools.hub import ToolHub
 from agent.tools.toolset import ToolSet
-from agent.voice_agent import VoiceAgent
+from agent.voice_agent import ModelOptions, VoiceAgent
 from memory.agents import AgentStore
 from memory.conversations import Conversation, ConversationStore
 from memory.messages import MessageStore
@@ -43,7 +43,7 @@ class VoiceAgentFactory(Protocol):
 
     def __call__(
         self, agent: AgentRecord, conversation: Conversation,
-        instructions: str | None = None, client_tools: ToolSource | None = None,
+        instructions: str | None = None, client_tools: ToolSource | None = None, options: ModelOptions = ModelOptions(),
     ) -> VoiceAgent:
         """A `VoiceAgent` for one session of `conversation` with `agent`."""
 
@@ -151,15 +151,16 @@ class Runtime:
 
     def voice_agent(
         self, agent: AgentRecord, conversation: Conversation,
-        instructions: str | None = None, client_tools: ToolSource | None = None,
+        instructions: str | None = None, client_tools: ToolSource | None = None, options: ModelOptions = ModelOptions(),
     ) -> VoiceAgent:
         """A `VoiceAgent` for one session of `conversation`; `instructions` (from session.update) extend
-        the persona, `client_tools` (declared by a Realtime client) join the agent's own."""
+        the persona, `client_tools` (declared by a Realtime client) join the agent's own, `options`
+        shape its model calls."""
         tools = self.tools_for(agent, conversation)
         return VoiceAgent(
             agent, conversation, self.model_for(agent), tools.with_source(client_tools) if client_tools else tools, self.messages,
             system_prompt=functools.partial(self.memory.system_prompt, agent, conversation, instructions),
-            after_turn=functools.partial(self.memory.after_turn, conversation),
+            after_turn=functools.partial(self.memory.after_turn, conversation), options=options,
         )
 
 

@@ -19,10 +19,11 @@ class RealtimeTestClient:
 
     @classmethod
     async def open(cls, url: str, session: dict[str, Any] | None = None, **kwargs: Any) -> RealtimeTestClient:
-        """Connect, wait for `session.created`, then apply `session` (default: text output only)."""
+        """Connect, wait for `session.created` and `conversation.created`, then apply `session` (default: text output only)."""
         client = cls(await connect(url, **kwargs))
         created = await client.next_event()
         assert created["type"] == "session.created", created
+        assert (await client.next_event())["type"] == "conversation.created"
         await client.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"], **(session or {})}})
         updated = await client.next_event()
         assert updated["type"] == "session.updated", updated

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from openai.types.realtime import (
+    ConversationCreatedEvent,
     ConversationItem,
+    ConversationItemDeletedEvent,
     ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemTruncatedEvent,
     InputAudioBufferClearedEvent,
@@ -22,6 +24,7 @@ from openai.types.realtime import (
     RealtimeConversationItemAssistantMessage,
     RealtimeConversationItemUserMessage,
     RealtimeResponse,
+    RealtimeResponseUsage,
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
@@ -38,10 +41,13 @@ from openai.types.realtime.realtime_conversation_item_assistant_message import C
 from openai.types.realtime.realtime_conversation_item_user_message import Content as UserContent
 from openai.types.realtime.realtime_response_status import Error as StatusError
 from openai.types.realtime.realtime_response_status import RealtimeResponseStatus
+from openai.types.realtime.realtime_server_event import ConversationItemRetrieved
 from openai.types.realtime.response_content_part_added_event import Part as AddedPart
 from openai.types.realtime.response_content_part_done_event import Part as DonePart
 
 from server.ids import new_id
+
+CONVERSATION_ID = "conv_default"  # a session has one conversation: its caller's with the agent
 
 ResponseStatus = Literal["completed", "cancelled", "failed", "incomplete", "in_progress"]
 
@@ -99,8 +105,10 @@ def response_model(
     output: list[ConversationItem] | None = None,
     reason: Literal["turn_detected", "client_cancelled"] | None = None,
     error: tuple[str, str] | None = None,
+    usage: RealtimeResponseUsage | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> RealtimeResponse:
-    """The `response` object of `response.created` / `response.done`."""
+    """The `response` object of `response.created` / `response.done` (`usage` in the latter only)."""
     details = None
     if status in ("cancelled", "failed", "incomplete"):
         details = RealtimeResponseStatus(
@@ -110,8 +118,27 @@ def response_model(
         )
     return RealtimeResponse(
         id=response_id, object="realtime.response", status=status, status_details=details,
-        output=list(output or []), output_modalities=modalities, conversation_id="conv_default",
+        output=list(output or []), output_modalities=modalities, conversation_id=CONVERSATION_ID,
+        usage=usage, metadata=metadata,
     )
+
+
+def conversation_created() -> ConversationCreatedEvent:
+    """`conversation.created`, sent right after `session.created`."""
+    return ConversationCreatedEvent.model_validate({
+        "type": "conversation.created", "event_id": new_id("event"),
+        "conversation": {"id": CONVERSATION_ID, "object": "realtime.conversation"},
+    })
+
+
+def retrieved(item: ConversationItem) -> ConversationItemRetrieved:
+    """`conversation.item.retrieved`."""
+    return ConversationItemRetrieved(type="conversation.item.retrieved", event_id=new_id("event"), item=item)
+
+
+def deleted(item_id: str) -> ConversationItemDeletedEvent:
+    """`conversation.item.deleted`."""
+    return ConversationItemDeletedEvent(type="conversation.item.deleted", event_id=new_id("event"), item_id=item_id)
 
 
 def response_created(response: RealtimeResponse) -> ResponseCreatedEvent:

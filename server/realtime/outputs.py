@@ -10,10 +10,11 @@ from typing import Protocol
 from openai.types.realtime import RealtimeConversationItemFunctionCall
 from pydantic import BaseModel
 
-from agent.events import ClientToolCall
+from agent.events import ClientToolCall, ModelUsage
 from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import function_call_events
+from server.realtime.usage import response_usage
 from server.voice.events import CancelReason, ReplyFailure, ReplyStatus
 
 SendEvent = Callable[[BaseModel], Awaitable[None]]
@@ -35,8 +36,8 @@ class WireReply(Protocol):
     async def function_call(self, call: ClientToolCall) -> None:
         """Hand a client-side tool call to the client."""
 
-    async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None) -> None:
-        """The reply ended with `status`: send the closing frames."""
+    async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None, usage: ModelUsage) -> None:
+        """The reply ended with `status` having used `usage` of the model: send the closing frames."""
 
     @property
     def item_id(self) -> str | None:
@@ -55,11 +56,13 @@ class RealtimeReply:
     chain: items.ItemChain
     response_id: str
     modality: items.Modality
+    metadata: dict[str, str] | None = None  # the response.create's, echoed in response.created and .done
     transcript: str = ""
     _item_id: str = field(default_factory=lambda: new_id("item"), init=False)
     _opened: bool = field(default=False, init=False)
     _previous: str | None = field(default=None, init=False)
     _calls: list[RealtimeConversationItemFunctionCall] = field(default_factory=list, init=False)
+    output: list[items.ConversationItem] = field(default_factory=list, init=False)  # the final items, once finished
 
     @property
     def item_id(self) -> str | None:
@@ -68,7 +71,7 @@ class RealtimeReply:
 
     async def start(self) -> None:
         """Send `response.created`."""
-        await self.send(items.response_created(items.response_model(self.response_id, "in_progress", [self.modality])))
+        await self.send(items.response_created(items.response_model(self.response_id, "in_progress", [self.modality], metadata=self.metadata)))
 
     async def _open_item(self) -> None:
         if self._opened:
@@ -104,9 +107,9 @@ class RealtimeReply:
             await self.send(event)
         self._calls.append(item)
 
-    async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None) -> None:
-        """Close the item's events, then `response.done`."""
-        output: list[items.ConversationItem] = []
+    async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None, usage: ModelUsage) -> None:
+        """Close the item's events, then `response.done` with the model's usage."""
+        output = self.output
         if self._opened:
             item = items.assistant_item(self._item_id, self.transcript, "completed" if status == "completed" else "incomplete", self.modality)
             if self.modality == "audio":
@@ -120,7 +123,9 @@ class RealtimeReply:
             output.append(item)
         output.extend(self._calls)
         error = (failure.code, failure.kind) if failure is not None else None
-        await self.send(items.response_done(items.response_model(self.response_id, status, [self.modality], output, reason, error)))
+        await self.send(items.response_done(items.response_model(
+            self.response_id, status, [self.modality], output, reason, error, response_usage(usage), self.metadata,
+        )))
 
 
 @dataclass
@@ -147,6 +152,6 @@ class PlainTextReply:
     async def function_call(self, call: ClientToolCall) -> None:
         """Plain-text clients run no tools: the call is left unanswered (and closed with an error later)."""
 
-    async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None) -> None:
+    async def finish(self, status: ReplyStatus, reason: CancelReason | None, failure: ReplyFailure | None, usage: ModelUsage) -> None:
         """End the reply with a newline (and say why when it did not complete)."""
         await self.send("\n" if status == "completed" else f"\n[{status}]\n")

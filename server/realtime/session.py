@@ -18,6 +18,8 @@ from typing import Any
 
 from openai.types.realtime import (
     ConversationItemCreateEvent,
+    ConversationItemDeleteEvent,
+    ConversationItemRetrieveEvent,
     ConversationItemTruncateEvent,
     InputAudioBufferAppendEvent,
     InputAudioBufferClearEvent,
@@ -39,6 +41,8 @@ from memory.records import AgentRecord
 from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
+from server.realtime.ledger import ItemLedger, LedgerEntry
+from server.realtime.fields import ModelSettings, Refusal, response_refusals, session_refusals
 from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
@@ -84,19 +88,22 @@ class RealtimeSession:
     report_latency: bool = False
     instructions: str | None = None
     voice: VoiceConfig = field(default_factory=VoiceConfig)
+    model_settings: ModelSettings = field(default_factory=ModelSettings)
     _encoder: ServerEventEncoder = field(init=False)
     _voice_agent: VoiceAgent = field(init=False)
     _engine: ConversationEngine = field(init=False)
     _chain: items.ItemChain = field(default_factory=items.ItemChain, init=False)
+    _ledger: ItemLedger = field(default_factory=ItemLedger, init=False)
     _client_tools: ClientTools = field(default_factory=ClientTools, init=False)
     _replies: dict[str, WireReply] = field(default_factory=dict, init=False)
     _plain_text_turn: bool = field(default=False, init=False)
     _spoken_items: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)  # item id -> reply id
     _flood_reported: bool = field(default=False, init=False)
+    _metadata: dict[str, str] | None = field(default=None, init=False)  # of the response being started
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        self._voice_agent = self.services.voice_agent(self.agent, self.conversation, client_tools=self._client_tools)
+        self._voice_agent = self._agent_for(self.instructions, self.model_settings)
         self._engine = ConversationEngine(
             self._voice_agent, self.services.speech, self.voice.options(), self._on_event,
             claim=functools.partial(self.services.responses.acquire, self.conversation),
@@ -112,15 +119,24 @@ class RealtimeSession:
         """Send an `error` event."""
         await self.send(error_event(message, code, event_id, param))
 
+    async def _refuse(self, refusals: list[Refusal], event_id: str | None) -> None:
+        for refusal in refusals:
+            await self.error(refusal.message, refusal.code, event_id, refusal.param)
+
+    def _agent_for(self, instructions: str | None, settings: ModelSettings) -> VoiceAgent:
+        return self.services.voice_agent(self.agent, self.conversation, instructions, client_tools=self._client_tools, options=settings.options())
+
     def _session_model(self) -> RealtimeSessionCreateRequest:
         return RealtimeSessionCreateRequest(
             type="realtime", model=self.agent.name, instructions=self.instructions or "",
             output_modalities=[self.voice.modality], audio=self.voice.audio_config(), tools=list(self._client_tools.declared),
+            **self.model_settings.wire(),
         )
 
     async def open(self) -> None:
-        """Greet the client with `session.created`."""
+        """Greet the client with `session.created`, then `conversation.created`."""
         await self.send(SessionCreatedEvent(type="session.created", event_id=new_id("event"), session=self._session_model()))
+        await self.send(items.conversation_created())
 
     async def close(self) -> None:
         """The connection ended: the conversation stops listening and its reply keeps what was heard."""
@@ -150,8 +166,12 @@ class RealtimeSession:
                 await self._create_item(event)
             case ConversationItemTruncateEvent():
                 await self._truncate(event)
+            case ConversationItemRetrieveEvent():
+                await self._retrieve(event)
+            case ConversationItemDeleteEvent():
+                await self._delete(event)
             case ResponseCreateEvent():
-                await self._start_response(event.event_id)
+                await self._response_create(event)
             case ResponseCancelEvent():
                 if not await self._engine.interrupt("client_cancelled"):
                     await self.error("there is no active response to cancel", "response_cancel_not_active", event.event_id)
@@ -170,9 +190,12 @@ class RealtimeSession:
             await self.error(str(exc), "invalid_value", event.event_id, "session.audio")
             return
         self.voice = voice
-        if getattr(update, "instructions", None) is not None:
-            self.instructions = update.instructions
-            self._voice_agent = self.services.voice_agent(self.agent, self.conversation, self.instructions, client_tools=self._client_tools)
+        settings, refused = self.model_settings.updated(update, "session")
+        await self._refuse(session_refusals(update, self.agent.name) + refused, event.event_id)
+        instructions = update.instructions if getattr(update, "instructions", None) is not None else self.instructions
+        if (instructions, settings) != (self.instructions, self.model_settings):
+            self.instructions, self.model_settings = instructions, settings
+            self._voice_agent = self._agent_for(instructions, settings)
             self._engine.agent = self._voice_agent
         if getattr(update, "tools", None) is not None:
             for problem in self._client_tools.declare(update.tools):
@@ -192,7 +215,7 @@ class RealtimeSession:
             await self.error("a user message needs an input_text part with text", "invalid_value", event.event_id, "item.content")
             return
         message = await self._engine.add_user_text(text)
-        await self._announce_item(items.user_text_item(item.id or message.id, text))
+        await self._announce_item(items.user_text_item(item.id or message.id, text), message.id)
 
     async def _function_call_output(self, event: ConversationItemCreateEvent, item: RealtimeConversationItemFunctionCallOutput) -> None:
         stored = await accept_output(self._voice_agent, item)
@@ -201,10 +224,36 @@ class RealtimeSession:
             return
         await self._announce_item(stored)
 
-    async def _announce_item(self, stored: items.ConversationItem) -> None:
+    async def _announce_item(self, stored: items.ConversationItem, message_id: str | None = None) -> None:
+        self._ledger.record(LedgerEntry(stored, message_id))
         previous = self._chain.append(stored.id or "")
         await self.send(items.item_added(stored, previous))
         await self.send(items.item_done(stored, previous))
+
+    async def _entry(self, event: ConversationItemRetrieveEvent | ConversationItemDeleteEvent) -> LedgerEntry | None:
+        entry = self._ledger.get(event.item_id)
+        if entry is None:
+            await self.error(f"no item {event.item_id!r} in this session", "item_not_found", event.event_id, "item_id")
+        return entry
+
+    async def _retrieve(self, event: ConversationItemRetrieveEvent) -> None:
+        if (entry := await self._entry(event)) is not None:
+            await self.send(items.retrieved(entry.item))
+
+    async def _delete(self, event: ConversationItemDeleteEvent) -> None:
+        """Take an item out of the model's next context (its history keeps it, for memory)."""
+        entry = await self._entry(event)
+        if entry is None:
+            return
+        if not entry.deletable:
+            await self.error(f"item {event.item_id!r} ({entry.item.type}) cannot be deleted: only typed user messages and "
+                             "assistant answers without client tool calls can", "invalid_value", event.event_id, "item_id")
+            return
+        await self._voice_agent.forget(entry.message_id, entry.response_id)
+        now_last = self._ledger.remove(event.item_id)
+        if self._chain.last == event.item_id:
+            self._chain.last = now_last
+        await self.send(items.deleted(event.item_id))
 
     async def _truncate(self, event: ConversationItemTruncateEvent) -> None:
         reply_id = self._spoken_items.get(event.item_id)
@@ -257,9 +306,30 @@ class RealtimeSession:
         finally:
             self._plain_text_turn = False
 
-    async def _start_response(self, event_id: str | None) -> None:
+    async def _response_create(self, event: ResponseCreateEvent) -> None:
+        """Start a response; its `response` fields apply to it alone, and one refused field means none starts."""
+        params = event.response
+        if params is None:
+            await self._start_response(event.event_id)
+            return
+        settings, refused = self.model_settings.updated(params, "response")
+        refused = response_refusals(params) + refused
+        if refused:
+            await self._refuse(refused, event.event_id)
+            return
+        agent = None
+        if params.instructions is not None or settings != self.model_settings:
+            agent = self._agent_for(params.instructions if params.instructions is not None else self.instructions, settings)
+        spoken = "audio" in params.output_modalities if params.output_modalities else None
+        self._metadata = params.metadata
         try:
-            await self._engine.respond()
+            await self._start_response(event.event_id, spoken, agent)
+        finally:
+            self._metadata = None
+
+    async def _start_response(self, event_id: str | None, spoken: bool | None = None, agent: VoiceAgent | None = None) -> None:
+        try:
+            await self._engine.respond(spoken, agent)
         except ReplyInProgress as exc:
             await self.error(f"conversation already has an active response in progress: {exc}",
                              "conversation_already_has_active_response", event_id)
@@ -279,10 +349,12 @@ class RealtimeSession:
                 await self.send(items.item_added(items.user_audio_item(event.item_id, None), previous))
             case Transcribed():
                 await self.send(items.transcription_completed(event.item_id, event.text))
-                await self.send(items.item_done(items.user_audio_item(event.item_id, event.text), None))
+                heard_item = items.user_audio_item(event.item_id, event.text)
+                self._ledger.record(LedgerEntry(heard_item))
+                await self.send(items.item_done(heard_item, None))
             case ReplyStarted():
                 reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn
-                                    else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text"))
+                                    else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text", self._metadata))
                 self._replies[event.reply_id] = reply
                 await reply.start()
             case ReplyText() if event.reply_id in self._replies:
@@ -302,6 +374,10 @@ class RealtimeSession:
             self._spoken_items[item_id] = event.reply_id
             while len(self._spoken_items) > _SPOKEN_ITEMS_KEPT:
                 self._spoken_items.popitem(last=False)
-        await reply.finish(event.status, event.reason, event.failure)
+        await reply.finish(event.status, event.reason, event.failure, event.usage)
+        if isinstance(reply, RealtimeReply):
+            calls = any(item.type == "function_call" for item in reply.output)
+            for item in reply.output:
+                self._ledger.record(LedgerEntry(item, response_id=None if calls else event.reply_id))
         if self.report_latency and event.timings is not None:
             await self.send_frame(latency_event(event.reply_id, event.timings).model_dump_json())

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolStarted, TurnDone, TurnFailed
+from agent.events import AgentEvent, ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
 from memory.response_lock import ConversationBusyError
@@ -119,6 +119,8 @@ class ReplyHandle:
     lease: ReplyLease | None = None
     first_token_at: float | None = None
     first_byte_at: float | None = None
+    usage: list[ModelUsage] = field(default_factory=list)  # one per model call
+    agent: ConversationAgent | None = None  # answers this reply instead of the engine's agent
 
     def played_ms(self) -> float:
         """How much of the reply's audio the caller has heard."""
@@ -265,14 +267,15 @@ class ConversationEngine:
         """Store something the caller wrote (or a hidden note about what they did)."""
         return await self.agent.add_user_message(text, hidden)
 
-    async def respond(self, spoken: bool | None = None) -> str:
+    async def respond(self, spoken: bool | None = None, agent: ConversationAgent | None = None) -> str:
         """Start a reply to what is in the context and return its id; spoken unless the options say text.
 
+        `agent` answers this reply only (a client's per-response instructions or limits) instead of `self.agent`.
         Raises ReplyInProgress while one is generated, SpeechUnavailable for speech on a text-only server.
         """
         if not self._can(ReplyInput.START):
             raise ReplyInProgress(self._reply.reply_id if self._reply is not None else "?")
-        return await self._start(self.options.output is not None if spoken is None else spoken, None)
+        return await self._start(self.options.output is not None if spoken is None else spoken, None, agent=agent)
 
     def respond_after(self, delay_s: float) -> None:
         """Reply once `delay_s` passed without the caller speaking (replaces an earlier such request)."""
@@ -400,7 +403,8 @@ class ConversationEngine:
         except ConversationBusyError as exc:
             raise ReplyInProgress(exc.running) from None
 
-    async def _start(self, spoken: bool, cause: heard.Transcribed | None, script: str | None = None) -> str:
+    async def _start(self, spoken: bool, cause: heard.Transcribed | None, script: str | None = None,
+                     agent: ConversationAgent | None = None) -> str:
         reply_id = new_id("resp")
         lease = await self._claim(reply_id)
         speaker: Speaker | None = None
@@ -411,7 +415,7 @@ class ConversationEngine:
                 raise SpeechUnavailable("this conversation has no audio output")
             speaker = Speaker(self._speech(), output.format, output.pacing)
             playout = EchoedMarks(reply_id) if output.marks else PacingEstimate(speaker)
-        reply = ReplyHandle(reply_id, speaker, playout, cause, script, lease=lease)
+        reply = ReplyHandle(reply_id, speaker, playout, cause, script, lease=lease, agent=agent)
         self._advance(ReplyInput.START)
         self._reply = reply
         await self.emit(ReplyStarted(reply_id, spoken))
@@ -471,13 +475,15 @@ class ConversationEngine:
         speaker = reply.speaker
         status: ReplyStatus = "completed"
         failure: ReplyFailure | None = None
-        async with aclosing(self.agent.step_stream(reply.reply_id)) as events:  # a cancelled reply persists its step
+        async with aclosing((reply.agent or self.agent).step_stream(reply.reply_id)) as events:  # a cancelled reply persists its step
             async for event in events:
                 match event:
                     case TextDelta():
                         if reply.first_token_at is None:
                             reply.first_token_at = time.monotonic()
                         await self._say(reply, event.text)
+                    case ModelUsage():
+                        reply.usage.append(event)
                     case ToolStarted() if speaker is not None:
                         speaker.flush_text()
                     case ClientToolCall():
@@ -550,4 +556,4 @@ class ConversationEngine:
             stages = timings.stages_ms()
             log.info("turn latency %s", stages)
             observe_turn(stages)
-        return ReplyDone(reply.reply_id, status, reason, text, failure, timings)
+        return ReplyDone(reply.reply_id, status, reason, text, failure, timings, ModelUsage.total(reply.usage))

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.events import ClientToolCall
+from agent.events import ClientToolCall, ModelUsage
 from audio.codecs import AudioFormat
 from audio.turns import TurnSettings
 from server.voice.speaker import Pacing
@@ -122,7 +122,7 @@ class TurnTimings:
 @dataclass(frozen=True)
 class ReplyDone:
     """A reply ended. `heard` is what of it history keeps when it was cut (None: all of it, or text);
-    `timings` is set for a reply to something the caller said."""
+    `timings` is set for a reply to something the caller said; `usage` totals its model calls."""
 
     reply_id: str
     status: ReplyStatus
@@ -130,6 +130,7 @@ class ReplyDone:
     heard: str | None
     failure: ReplyFailure | None
     timings: TurnTimings | None
+    usage: ModelUsage = ModelUsage()
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,6 @@ async def test_a_beta_client_holds_a_text_turn_in_beta_shapes_over_a_real_socket
         received += await client.until_type("response.done")
     for frame in received:
         assert _unknown_fields(BETA_EVENTS.validate_python(frame), frame["type"]) == [], frame
-    assert received[1]["session"]["modalities"] == ["text"]
+    assert next(f for f in received if f["type"] == "session.updated")["session"]["modalities"] == ["text"]
     assert "".join(f["delta"] for f in received if f["type"] == "response.text.delta") == "Paris is the capital of France."
     assert received[-1]["response"]["output"][0]["content"][0]["type"] == "text"

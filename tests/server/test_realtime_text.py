@@ -206,6 +206,7 @@ async def test_plain_text_mode_answers_in_plain_text_ending_with_a_newline(serve
     llm.script(Text("It is noon."))
     async with connect(ws_url(server)) as ws:
         json.loads(await ws.recv())  # session.created
+        json.loads(await ws.recv())  # conversation.created
         await ws.send("what time is it?")
         reply = ""
         while not reply.endswith("\n"):

@@ -1,0 +1,108 @@
+"""Which fields of `session.update` and `response.create` Confab honours, and the refusal of every other one.
+
+The rule (issue 12): a field a client sends is either honoured or refused with an `error` event
+naming it, never accepted and dropped. A field whose value is what is already in force (the
+voice `joe`, speed 1, `truncation: "auto"`...) is honoured; any other value of a field Confab
+cannot change is refused. Sans-I/O: the session turns each `Refusal` into an `error` event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from agent.voice_agent import ModelOptions
+from server.agent_names import is_openai_model_name
+
+VOICE = "joe"  # the one voice the server speaks with, reported in session.audio.output.voice
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One field the server will not honour: `param` is its dotted path, `code` is the error code."""
+
+    param: str
+    message: str
+    code: Literal["unknown_parameter", "invalid_value"] = "unknown_parameter"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """A session's (or one response's) `tool_choice` and `max_output_tokens`, as sent and as model options."""
+
+    tool_choice: Any = "auto"
+    max_output_tokens: int | Literal["inf"] = "inf"
+
+    def updated(self, fields: Any, prefix: str) -> tuple[ModelSettings, list[Refusal]]:
+        """These settings with a `session` or `response` object's changes, and the refusals among them."""
+        settings, refusals = self, []
+        choice = getattr(fields, "tool_choice", None)
+        if choice is not None:
+            if isinstance(choice, str) or choice.type == "function":
+                settings = replace(settings, tool_choice=choice)
+            else:
+                refusals.append(Refusal(f"{prefix}.tool_choice", "tool_choice can be auto, none, required or a function; MCP tools are not supported", "invalid_value"))
+        if getattr(fields, "max_output_tokens", None) is not None:
+            settings = replace(settings, max_output_tokens=fields.max_output_tokens)
+        return settings, refusals
+
+    def options(self) -> ModelOptions:
+        """The chat-completions options these settings mean."""
+        choice = self.tool_choice
+        if not isinstance(choice, str):
+            choice = {"type": "function", "function": {"name": choice.name}}
+        return ModelOptions(
+            tool_choice=None if choice == "auto" else choice,
+            max_tokens=None if self.max_output_tokens == "inf" else self.max_output_tokens,
+        )
+
+    def wire(self) -> dict[str, Any]:
+        """The fields as echoed in `session.created|updated`."""
+        choice = self.tool_choice if isinstance(self.tool_choice, str) else self.tool_choice.model_dump(exclude_none=True)
+        return {"tool_choice": choice, "max_output_tokens": self.max_output_tokens}
+
+
+def _unsupported(fields: Any, prefix: str, names: tuple[str, ...], why: str) -> list[Refusal]:
+    return [Refusal(f"{prefix}.{name}", f"{prefix}.{name} is not supported: {why}") for name in names if getattr(fields, name, None)]
+
+
+def _parallel_calls(fields: Any, prefix: str) -> list[Refusal]:
+    if getattr(fields, "parallel_tool_calls", None) is False:
+        return [Refusal(f"{prefix}.parallel_tool_calls", "the tool calls of one model step always run together", "invalid_value")]
+    return []
+
+
+def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
+    """The fields of a `session.update` the server does not honour (their siblings still apply)."""
+    refusals = _unsupported(session, "session", ("include", "prompt", "reasoning", "tracing"), "not implemented")
+    refusals += _parallel_calls(session, "session")
+    truncation = getattr(session, "truncation", None)
+    if truncation is not None and truncation != "auto":
+        refusals.append(Refusal("session.truncation", "only truncation \"auto\" is supported (memory trims the context itself)", "invalid_value"))
+    model = getattr(session, "model", None)
+    if model is not None and model != agent_name and not is_openai_model_name(model):
+        refusals.append(Refusal("session.model", f"the agent is chosen when connecting (?model=); this session talks to {agent_name!r}", "invalid_value"))
+    audio = getattr(session, "audio", None)
+    audio_in, audio_out = getattr(audio, "input", None), getattr(audio, "output", None)
+    refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction", "transcription"),
+                             "caller audio is always transcribed by the server's own speech-to-text")
+    detection = getattr(audio_in, "turn_detection", None)
+    if getattr(detection, "idle_timeout_ms", None) is not None:
+        refusals.append(Refusal("session.audio.input.turn_detection.idle_timeout_ms", "idle_timeout_ms is not supported"))
+    voice = getattr(audio_out, "voice", None)
+    if voice is not None and voice != VOICE:
+        refusals.append(Refusal("session.audio.output.voice", f"the only voice is {VOICE!r}", "invalid_value"))
+    speed = getattr(audio_out, "speed", None)
+    if speed is not None and speed != 1.0:
+        refusals.append(Refusal("session.audio.output.speed", "only speed 1.0 is supported", "invalid_value"))
+    return refusals
+
+
+def response_refusals(response: Any) -> list[Refusal]:
+    """The fields of a `response.create` the server does not honour (the response is then not started)."""
+    refusals = _unsupported(response, "response", ("tools", "input", "audio", "prompt", "reasoning"), "not implemented per response")
+    refusals += _parallel_calls(response, "response")
+    conversation = getattr(response, "conversation", None)
+    if conversation is not None and conversation != "auto":
+        refusals.append(Refusal("response.conversation", "out-of-band responses are not supported: only conversation \"auto\"", "invalid_value"))
+    return refusals
