@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Protocol
 
 from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolStarted, TurnDone, TurnFailed
+from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
 from memory.response_lock import ConversationBusyError
@@ -65,6 +66,12 @@ log = logging.getLogger(__name__)
 CLOSE_DEADLINE_S = 5.0
 LOST_WORDS_APOLOGY = "Sorry, I could not hear that. Could you say it again?"
 _SPOKEN_REPLIES_KEPT = 8  # recent spoken replies a client may still truncate
+_END_NOW = 2**62  # a position past any held turn's deadline
+
+
+def _ms(monotonic_s: float) -> int:
+    """A monotonic time as the endpointer's millisecond position."""
+    return int(monotonic_s * 1000)
 
 
 # -- the reply state machine -------------------------------------------------------------------
@@ -197,6 +204,9 @@ class ConversationEngine:
     _spoken: OrderedDict[str, Speaker] = field(default_factory=OrderedDict, init=False)
     _caller_speaking: bool = field(default=False, init=False)
     _deferred: asyncio.Task[None] | None = field(default=None, init=False)
+    _endpointer: Endpointer = field(default_factory=Endpointer, init=False)
+    _turn_deadline: asyncio.Task[None] | None = field(default=None, init=False)  # ends a held turn
+    _held_cause: heard.Transcribed | None = field(default=None, init=False)  # the held turn's last utterance
 
     # -- state --
 
@@ -325,6 +335,9 @@ class ConversationEngine:
             await self._interrupt(reply, "client_cancelled")
         elif reply is not None and reply.ending is not None:
             await asyncio.wait({reply.ending}, timeout=CLOSE_DEADLINE_S)
+        self._cancel_turn_deadline()
+        for ended in self._endpointer.utterance("", 0, _END_NOW):  # words held for the rest of their turn: kept, unanswered
+            await self.agent.add_user_message(ended.text)
         await self._tasks.close(CLOSE_DEADLINE_S)
         self._spoken.clear()
 
@@ -345,6 +358,8 @@ class ConversationEngine:
             case heard.VoiceStarted():
                 self._caller_speaking = True
                 self._cancel_deferred()
+                self._cancel_turn_deadline()
+                self._endpointer.speech_started()
                 reply = self._reply if self.options.barge_in and self._can(ReplyInput.INTERRUPT) else None
                 if reply is not None:
                     reply.mute()
@@ -360,11 +375,37 @@ class ConversationEngine:
                     await self.emit(ConversationError(event.error, "speech_unavailable"))
                     if self.options.output is not None and self._can(ReplyInput.START):
                         await self._start_unasked(event, script=LOST_WORDS_APOLOGY)
+                if self.options.endpointing is not None and event.respond:
+                    self._endpointer.settings = self.options.endpointing
+                    await self._end_of_turn(self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic())), event)
+                    return
                 if not event.text:
                     return
                 await self.agent.add_user_message(event.text)
                 if event.respond and self.options.auto_respond and self._can(ReplyInput.START):
                     await self._start_unasked(event)
+
+    async def _end_of_turn(self, events: list[EndpointEvent], cause: heard.Transcribed | None) -> None:
+        """Semantic end of turn: answer a finished turn (every utterance of it as one message), or wait for more."""
+        for event in events:
+            match event:
+                case TurnHeld():
+                    self._held_cause = cause
+                    self._turn_deadline = self._tasks.spawn(self._hold_turn(event.until_ms), "held turn")
+                case TurnEnded():
+                    await self.agent.add_user_message(event.text)
+                    if self.options.auto_respond and self._can(ReplyInput.START):
+                        await self._start_unasked(cause)
+
+    async def _hold_turn(self, until_ms: int) -> None:
+        await asyncio.sleep(max(until_ms - _ms(time.monotonic()), 0) / 1000)
+        self._turn_deadline = None  # from here the turn ends even if the caller speaks now
+        await self._end_of_turn(self._endpointer.tick(until_ms), self._held_cause)
+
+    def _cancel_turn_deadline(self) -> None:
+        if self._turn_deadline is not None:
+            self._turn_deadline.cancel()
+            self._turn_deadline = None
 
     async def _settled(self) -> None:
         """Wait until every utterance committed so far is transcribed and stored."""

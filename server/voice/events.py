@@ -8,6 +8,7 @@ from typing import Literal
 
 from agent.events import ClientToolCall
 from audio.codecs import AudioFormat
+from audio.endpointing import EndpointingSettings
 from audio.turns import TurnSettings
 from server.voice.speaker import Pacing
 
@@ -183,3 +184,4 @@ class ConversationOptions:
     output: VoiceOutput | None
     auto_respond: bool = True  # answer each utterance when it is transcribed
     barge_in: bool = True  # the caller speaking interrupts the reply
+    endpointing: EndpointingSettings | None = None  # semantic_vad: hold unfinished utterances (None: each ends a turn)

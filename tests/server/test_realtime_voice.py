@@ -197,3 +197,20 @@ async def test_committing_an_empty_push_to_talk_buffer_is_an_error(server, llm: 
     await client.send({"type": "input_audio_buffer.commit"})
     error = (await client.until_type("error"))[-1]["error"]
     assert error["code"] == "input_audio_buffer_commit_empty"
+
+
+async def test_with_semantic_vad_a_number_spoken_in_groups_is_one_user_turn(server, llm: ScriptedLLM, redis_url: str) -> None:
+    llm.script(Text("Thanks, I have your number."))
+    client = await RealtimeTestClient.open(ws_url(server), voice_session(PCM24, value={"type": "semantic_vad", "eagerness": "medium"}))
+    await stream(client, PCM24, _utterance("turn_taking/digits_grouped.wav", tail_ms=4500))
+    events = await client.until_type("response.done", timeout=60)
+    stops = [e for e in events if e["type"] == "input_audio_buffer.speech_stopped"]
+    assert len(stops) >= 2, "the groups are separate utterances"
+    assert [e["type"] for e in events].count("response.created") == 1
+    assert len(llm.requests) == 1
+    asked = llm.requests[0]["messages"][-1]
+    assert asked["role"] == "user"
+    digits = "".join(c for c in asked["content"] if c.isdigit())
+    assert digits == "4155552671", asked
+    users = [content for role, content, _ in await _stored(redis_url) if role == "user"]
+    assert users == [asked["content"]]

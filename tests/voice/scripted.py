@@ -15,6 +15,8 @@ import numpy as np
 
 from agent.events import AgentEvent, TextDelta, TurnDone
 from audio.codecs import AudioFormat
+from audio.endpointing import EndpointingSettings
+from audio.scheduler import Job
 from audio.turns import TurnSettings
 from memory.records import MessageRecord
 from server.voice.conversation import ConversationEngine
@@ -52,6 +54,10 @@ class ScriptedTranscriber:
 
     texts: list[str]
 
+    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+        """The next scripted text, as a job (a speculative one dropped before it ran takes no text)."""
+        return Job(asyncio.ensure_future(self.transcribe_async(audio)))
+
     async def transcribe_async(self, audio: np.ndarray) -> str:
         """The next scripted text."""
         return self.texts.pop(0) if self.texts else ""
@@ -62,7 +68,7 @@ class ToneSynthesizer:
 
     sample_rate = 16000
 
-    async def synthesize_async(self, text: str) -> np.ndarray:
+    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
         """A tone as long as the words."""
         samples = len(text.split()) * WORD_MS * 16
         return (np.sin(np.arange(samples) * 0.1) * 8000).astype(np.int16)
@@ -149,10 +155,10 @@ class Recorder:
 
 
 def conversation(agent: ScriptedAgent, heard: list[str] | None = None, *, push_to_talk: bool = False,
-                 marks: bool = False) -> tuple[ConversationEngine, Recorder]:
-    """A conversation in 16 kHz PCM with scripted models, and the recorder of its events."""
+                 marks: bool = False, endpointing: EndpointingSettings | None = None) -> tuple[ConversationEngine, Recorder]:
+    """A conversation in 16 kHz PCM with scripted models, and the recorder of its events (`endpointing`: semantic_vad)."""
     models = SpeechModels(ScriptedTranscriber(list(heard or [])), ToneSynthesizer(), ThreadPoolExecutor(1))  # type: ignore[arg-type]
     output = VoiceOutput(PCM16K, Pacing(lead_ms=100, frame_ms=20, whole_frames=marks), marks=marks)
-    options = ConversationOptions(PCM16K, None if push_to_talk else FAST_TURNS, output)
+    options = ConversationOptions(PCM16K, None if push_to_talk else FAST_TURNS, output, endpointing=endpointing)
     recorder = Recorder()
     return ConversationEngine(agent, models, options, recorder, scorer=LoudnessVad()), recorder
