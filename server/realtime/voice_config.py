@@ -10,12 +10,24 @@ from pydantic import BaseModel
 
 from audio.codecs import AudioFormat
 from audio.endpointing import Eagerness, EndpointingSettings
+from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
 from server.realtime import items
 from server.realtime.protocol import EXTENSION_RATE
 from server.voice.events import ConversationOptions, TurnTimings, VoiceOutput
 
 DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)
+ADAPTIVE_INTERRUPTION = "adaptive_interruption"
+"""`turn_detection` extension: true routes speech over an answer through the interruption classifier."""
+_INTERRUPTION_FIELDS = tuple(name for name in InterruptionSettings.model_fields if name != "threshold")
+
+
+def _interruptions(detection: Any, threshold: float) -> InterruptionSettings | None:
+    """The classifier's settings from `turn_detection`'s extension fields (None: off); ValueError on bad ones."""
+    extra = detection.model_extra or {}
+    if not extra.get(ADAPTIVE_INTERRUPTION):
+        return None
+    return InterruptionSettings(threshold=threshold, **{name: extra[name] for name in _INTERRUPTION_FIELDS if name in extra})
 
 
 class TurnLatency(BaseModel):
@@ -49,6 +61,7 @@ class VoiceConfig:
     create_response: bool = True
     interrupt_response: bool = True
     endpointing: EndpointingSettings | None = None  # semantic_vad
+    interruptions: InterruptionSettings | None = None  # adaptive_interruption
 
     def updated(self, session: Any) -> VoiceConfig:
         """This config with a `session.update`'s changes applied (ValueError on bad formats)."""
@@ -83,6 +96,7 @@ class VoiceConfig:
             )
         return replace(
             self, turn_settings=settings, endpointing=endpointing,
+            interruptions=_interruptions(detection, settings.threshold),
             create_response=detection.create_response if detection.create_response is not None else True,
             interrupt_response=detection.interrupt_response if detection.interrupt_response is not None else True,
         )
@@ -91,7 +105,7 @@ class VoiceConfig:
         """The conversation engine's options for these settings."""
         output = VoiceOutput(self.output_format) if self.modality == "audio" else None
         return ConversationOptions(self.input_format, self.turn_settings, output, self.create_response,
-                                   self.interrupt_response, self.endpointing)
+                                   self.interrupt_response, self.endpointing, self.interruptions)
 
     def audio_config(self) -> RealtimeAudioConfig:
         """The `session.audio` object reported in `session.created|updated`."""
@@ -110,6 +124,8 @@ class VoiceConfig:
                 "silence_duration_ms": self.turn_settings.silence_duration_ms,
                 "create_response": self.create_response, "interrupt_response": self.interrupt_response,
             }
+        if turn is not None and self.interruptions is not None:
+            turn |= {ADAPTIVE_INTERRUPTION: True} | self.interruptions.model_dump(include=set(_INTERRUPTION_FIELDS))
         return RealtimeAudioConfig.model_validate({
             "input": {"format": wire(self.input_format), "turn_detection": turn},
             "output": {"format": wire(self.output_format), "voice": "joe"},

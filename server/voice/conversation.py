@@ -27,6 +27,7 @@ from typing import Protocol
 
 from agent.events import AgentEvent, ClientToolCall, TextDelta, ToolStarted, TurnDone, TurnFailed
 from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
+from audio.interruption import Ignore, Interrupt, Pause, Resume
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
 from memory.response_lock import ConversationBusyError
@@ -121,6 +122,7 @@ class ReplyHandle:
     sending: asyncio.Task[None] | None = None
     ending: asyncio.Task[None] | None = None
     muted: bool = False
+    playing: asyncio.Event = field(default_factory=asyncio.Event)  # clear while paused (the caller made a sound)
     interrupted: bool = False
     finished: bool = False  # its ReplyDone went out
     lease: ReplyLease | None = None
@@ -134,6 +136,9 @@ class ReplyHandle:
     def heard(self) -> str | None:
         """The reply's text up to the played position (None for a text reply: all of it arrived)."""
         return heard_text(self.speaker.segments, self.played_ms()) if self.speaker is not None else None
+
+    def __post_init__(self) -> None:
+        self.playing.set()
 
     def mute(self) -> None:
         """No frame of this reply leaves after this call."""
@@ -207,6 +212,9 @@ class ConversationEngine:
     _endpointer: Endpointer = field(default_factory=Endpointer, init=False)
     _turn_deadline: asyncio.Task[None] | None = field(default=None, init=False)  # ends a held turn
     _held_cause: heard.Transcribed | None = field(default=None, init=False)  # the held turn's last utterance
+    _undecided: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # utterances over a reply
+    _dismissed: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # backchannels, noise:
+    # kept until transcribed, as a late transcript with other words still makes them an interruption
 
     # -- state --
 
@@ -230,6 +238,8 @@ class ConversationEngine:
             raise RuntimeError(f"reply state {self._state.value} does not allow {event.value}") from None
         if self._state is ReplyState.IDLE:
             self._reply = None
+        if self._state in (ReplyState.IDLE, ReplyState.ENDING) and self._listener is not None:
+            self._listener.unwatch()
 
     # -- commands: audio in --
 
@@ -354,6 +364,53 @@ class ConversationEngine:
                 listener.events.task_done()
 
     async def _heard(self, event: heard.ListenerEvent) -> None:
+        item_id = getattr(event, "item_id", None)
+        if item_id in self._dismissed:  # a backchannel or noise: neither shown, stored nor answered
+            if isinstance(event, heard.Transcribed):
+                del self._dismissed[item_id]
+            else:
+                self._dismissed[item_id].append(event)
+            return
+        if item_id in self._undecided:
+            self._undecided[item_id].append(event)
+            return
+        match event:
+            case heard.VoiceStarted() if self._classifying():
+                self._cancel_deferred()
+                self._undecided[event.item_id] = [event]
+            case heard.Interruption():
+                await self._decided(event.decision)
+            case _:
+                await self._heard_now(event)
+
+    def _classifying(self) -> bool:
+        """Speech over the reply in flight goes through the interruption classifier."""
+        reply = self._reply
+        return (self.options.interruptions is not None and self.options.barge_in and reply is not None
+                and reply.speaker is not None and self._can(ReplyInput.INTERRUPT))
+
+    async def _decided(self, decision: Pause | Resume | Ignore | Interrupt) -> None:
+        """The classifier's word on the caller's sound: hold, go on with, or end the reply."""
+        reply = self._reply
+        match decision:
+            case Pause():
+                if reply is not None:
+                    reply.playing.clear()
+            case Resume() | Ignore():
+                if reply is not None:
+                    reply.playing.set()
+                self._dismissed.update(self._undecided)
+                self._undecided.clear()
+            case Interrupt():
+                undecided = self._dismissed | self._undecided
+                self._dismissed, self._undecided = {}, {}
+                if not undecided and reply is not None and self.options.barge_in and self._can(ReplyInput.INTERRUPT):
+                    await self._interrupt(reply, "turn_detected")
+                for events in undecided.values():  # the first, VoiceStarted, barges in
+                    for event in events:
+                        await self._heard_now(event)
+
+    async def _heard_now(self, event: heard.ListenerEvent) -> None:
         match event:
             case heard.VoiceStarted():
                 self._caller_speaking = True
@@ -455,6 +512,8 @@ class ConversationEngine:
         reply = ReplyHandle(reply_id, speaker, playout, cause, script, lease=lease)
         self._advance(ReplyInput.START)
         self._reply = reply
+        if speaker is not None and self._listener is not None:
+            self._listener.watch(self.options.interruptions if self.options.barge_in else None)
         await self.emit(ReplyStarted(reply_id, spoken))
         if self._reply is reply and self._state is ReplyState.GENERATING:
             reply.task = self._tasks.spawn(self._run(reply), f"reply {reply_id}")
@@ -545,6 +604,7 @@ class ConversationEngine:
         assert reply.playout is not None
         async with aclosing(speaker.frames()) as frames:
             async for frame in frames:
+                await reply.playing.wait()
                 if reply.muted:
                     return
                 if reply.first_byte_at is None:

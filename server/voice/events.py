@@ -9,6 +9,7 @@ from typing import Literal
 from agent.events import ClientToolCall
 from audio.codecs import AudioFormat
 from audio.endpointing import EndpointingSettings
+from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
 from server.voice.speaker import Pacing
 
@@ -185,3 +186,4 @@ class ConversationOptions:
     auto_respond: bool = True  # answer each utterance when it is transcribed
     barge_in: bool = True  # the caller speaking interrupts the reply
     endpointing: EndpointingSettings | None = None  # semantic_vad: hold unfinished utterances (None: each ends a turn)
+    interruptions: InterruptionSettings | None = None  # classify speech over a reply (None: any speech interrupts)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audio.codecs import AudioFormat
+from audio.interruption import Ignore, InterruptionClassifier, InterruptionSettings, Interrupt, Pause, Resume, Transcribe
 from audio.scheduler import Job
 from audio.resample import StreamResampler
 from audio.turns import (
@@ -77,7 +78,14 @@ class Transcribed:
     error: str | None = None  # why the words were lost (the speech-to-text failed)
 
 
-ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
+@dataclass(frozen=True)
+class Interruption:
+    """While the agent speaks: what the caller's sound means for the answer (pause, resume, ignore, interrupt)."""
+
+    decision: Pause | Resume | Ignore | Interrupt
+
+
+ListenerEvent = VoiceStarted | VoiceStopped | Transcribed | Interruption
 
 
 class FormatLocked(ValueError):
@@ -116,6 +124,9 @@ class Listener:
     _emitting: asyncio.Task[None] | None = field(default=None, init=False)
     _received_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
+    _classifier: InterruptionClassifier | None = field(default=None, init=False)
+    _watching: bool = field(default=False, init=False)
+    _quick: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # quick transcripts for the classifier
 
     def __post_init__(self) -> None:
         self._reset_pipeline()
@@ -138,6 +149,21 @@ class Listener:
                                "send input_audio_buffer.clear or wait for the turn to end")
         self.input_format, self.turn_settings = input_format, turn_settings
         self._reset_pipeline()
+
+    def watch(self, settings: InterruptionSettings | None) -> None:
+        """The agent starts speaking: classify the caller's sounds with `settings` (None: don't) until `unwatch()`."""
+        if settings is None:
+            self._watching = False
+            return
+        if self._classifier is None or self._classifier.settings != settings:
+            self._classifier = InterruptionClassifier(settings)
+        elif not self._classifier.deciding:
+            self._classifier.reset()
+        self._watching = True
+
+    def unwatch(self) -> None:
+        """The agent stopped speaking: a sound being classified is still decided, no new one is."""
+        self._watching = False
 
     async def append(self, data: bytes) -> float:
         """Queue wire audio (raises ValueError on bytes that are not whole samples).
@@ -188,7 +214,7 @@ class Listener:
 
     async def close(self) -> None:
         """Stop the worker, pending transcriptions and queued audio (what is buffered is dropped)."""
-        for task in (self._worker, self._emitting):
+        for task in (self._worker, self._emitting, *self._quick):
             if task is not None:
                 task.cancel()
                 await asyncio.wait({task})
@@ -203,8 +229,13 @@ class Listener:
     async def _emit(self, event: ListenerEvent) -> None:
         await self.events.put(event)
 
-    def _listen(self, samples: np.ndarray) -> list[TurnEvent]:
-        return self._detector.feed(self._resampler.process(samples))
+    def _listen(self, samples: np.ndarray) -> list[tuple[np.ndarray | None, float, list[TurnEvent]]]:
+        """Each window with its speech probability and the turn events it caused (push-to-talk: no windows)."""
+        chunk = self._resampler.process(samples)
+        detector = self._detector
+        if isinstance(detector, ManualTurns):
+            return [(None, 0.0, detector.feed(chunk))]
+        return [(window, probability, detector.push(window, probability)) for window, probability in detector.scored(chunk)]
 
     async def _run(self) -> None:
         while True:
@@ -227,12 +258,36 @@ class Listener:
             return
         samples = np.concatenate(batch) if len(batch) > 1 else batch[0]
         try:
-            events = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, samples)
+            windows = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, samples)
         except Exception:
             log.exception("voice activity detection failed; chunk skipped")
             return
-        for event in events:
-            await self._on_turn(event)
+        for window, probability, events in windows:
+            for event in events:
+                await self._on_turn(event)
+            classifier = self._classifier
+            if window is not None and classifier is not None and (self._watching or classifier.deciding):
+                await self._decided(classifier, classifier.push(window, probability))
+
+    async def _decided(self, classifier: InterruptionClassifier, decisions: list[Pause | Resume | Ignore | Interrupt | Transcribe]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Transcribe):
+                job = self.models.transcriber.submit(decision.audio)
+                job.promote()
+                task = asyncio.create_task(self._quick_transcript(classifier, job, decision.audio_end_ms), name="transcript")
+                self._quick.add(task)
+                task.add_done_callback(self._quick.discard)
+            else:
+                await self._emit(Interruption(decision))
+
+    async def _quick_transcript(self, classifier: InterruptionClassifier, job: Job[str], audio_end_ms: int) -> None:
+        try:
+            text = await job.future
+        except Exception as exc:  # the sound stays undecided by words; length and silence still decide it
+            log.warning("quick transcription failed: %s", exc)
+            return
+        if classifier is self._classifier:
+            await self._decided(classifier, classifier.transcript(text, audio_end_ms))
 
     async def _run_command(self, command: _Command) -> None:
         try:
