@@ -256,7 +256,8 @@ class ConversationEngine:
 
     def _ensure_listener(self) -> Listener:
         if self._listener is None:
-            self._listener = Listener(self._speech(), self.options.input_format, self.options.turn_settings, self.scorer)
+            self._listener = Listener(self._speech(), self.options.input_format, self.options.turn_settings, self.scorer,
+                                      self.options.echo)
             self._intake = self._tasks.spawn(self._hear(self._listener), "intake")
         return self._listener
 
@@ -610,6 +611,8 @@ class ConversationEngine:
                 if reply.first_byte_at is None:
                     reply.first_byte_at = time.monotonic()
                 await self.emit(ReplyAudio(reply.reply_id, frame.audio, frame.words))
+                if self._listener is not None:
+                    await self._listener.played(frame.audio, speaker.output_format)
                 if frame.chunk_end is not None and (mark := reply.playout.chunk_sent(frame.chunk_end)) is not None:
                     await self.emit(ReplyMark(reply.reply_id, mark))
 
@@ -625,6 +628,8 @@ class ConversationEngine:
     async def _end(self, reply: ReplyHandle, reason: CancelReason) -> None:
         try:
             await self.emit(ReplyInterrupted(reply.reply_id))
+            if self._listener is not None:
+                await self._listener.not_played()
             text = await reply.interrupt()
             if text is not None:
                 await self.agent.truncate_response(reply.reply_id, text)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audio.codecs import AudioFormat
+from audio.echo import EchoCanceller, EchoSettings
 from audio.interruption import Ignore, InterruptionClassifier, InterruptionSettings, Interrupt, Pause, Resume, Transcribe
 from audio.scheduler import Job
 from audio.resample import StreamResampler
@@ -96,6 +97,13 @@ class InputBufferFull(ValueError):
     """Push-to-talk audio past `MAX_PUSH_TO_TALK_S` without a commit."""
 
 
+@dataclass(frozen=True)
+class _Played:
+    """Audio the agent sends now (16 kHz), the echo canceller's reference; None: what was queued will not play."""
+
+    samples: np.ndarray | None
+
+
 @dataclass
 class _Command:
     kind: str  # "commit" or "clear"
@@ -112,9 +120,11 @@ class Listener:
     """Server VAD, or None for push-to-talk (the caller commits)."""
     scorer: WindowScorer | None = None
     """The VAD (None: Silero)."""
+    echo: EchoSettings | None = None
+    """Cancel the agent's own voice from the input with what `played()` is told (None: don't)."""
     events: asyncio.Queue[ListenerEvent] = field(default_factory=asyncio.Queue, init=False)
     """What was heard, in order; the owner calls `task_done()` once it has handled each."""
-    _queue: asyncio.Queue[np.ndarray | _Command] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
+    _queue: asyncio.Queue[np.ndarray | _Command | _Played] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
     _detector: TurnDetector | ManualTurns = field(init=False)
     _uncommitted: int = field(default=0, init=False)  # push-to-talk samples appended since the last commit or clear
     _resampler: StreamResampler = field(init=False)
@@ -126,12 +136,15 @@ class Listener:
     _started_at: float | None = field(default=None, init=False)
     _classifier: InterruptionClassifier | None = field(default=None, init=False)
     _watching: bool = field(default=False, init=False)
+    _canceller: EchoCanceller | None = field(default=None, init=False)
+    _played_resamplers: dict[int, StreamResampler] = field(default_factory=dict, init=False)
     _quick: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # quick transcripts for the classifier
 
     def __post_init__(self) -> None:
         self._reset_pipeline()
 
     def _reset_pipeline(self) -> None:
+        self._canceller = EchoCanceller(self.echo) if self.echo is not None else None
         self._detector = ManualTurns() if self.turn_settings is None else TurnDetector(self.turn_settings, self.scorer)
         self._resampler = StreamResampler(self.input_format.rate, SAMPLE_RATE)
 
@@ -192,7 +205,21 @@ class Listener:
         await self._enqueue(_Command(kind, done))
         await done
 
-    async def _enqueue(self, item: np.ndarray | _Command) -> None:
+    async def played(self, data: bytes, output_format: AudioFormat) -> None:
+        """The agent sends `data` now: the echo canceller's reference (nothing without echo cancelling)."""
+        if self.echo is None:
+            return
+        resampler = self._played_resamplers.get(output_format.rate)
+        if resampler is None:
+            resampler = self._played_resamplers[output_format.rate] = StreamResampler(output_format.rate, SAMPLE_RATE)
+        await self._enqueue(_Played(resampler.process(output_format.decode(data))))
+
+    async def not_played(self) -> None:
+        """The audio sent lately will not play after all (the answer was cut off)."""
+        if self.echo is not None:
+            await self._enqueue(_Played(None))
+
+    async def _enqueue(self, item: np.ndarray | _Command | _Played) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="listener")
         await self._queue.put(item)
@@ -232,6 +259,8 @@ class Listener:
     def _listen(self, samples: np.ndarray) -> list[tuple[np.ndarray | None, float, list[TurnEvent]]]:
         """Each window with its speech probability and the turn events it caused (push-to-talk: no windows)."""
         chunk = self._resampler.process(samples)
+        if self._canceller is not None:
+            chunk = self._canceller.capture(chunk)
         detector = self._detector
         if isinstance(detector, ManualTurns):
             return [(None, 0.0, detector.feed(chunk))]
@@ -246,6 +275,10 @@ class Listener:
                     await self._hear(batch)
                     batch = []
                     await self._run_command(item)
+                elif isinstance(item, _Played):
+                    await self._hear(batch)
+                    batch = []
+                    self._reference(item)
                 else:
                     batch.append(item)
                 if self._queue.empty() or len(batch) >= 50:
@@ -288,6 +321,14 @@ class Listener:
             return
         if classifier is self._classifier:
             await self._decided(classifier, classifier.transcript(text, audio_end_ms))
+
+    def _reference(self, played: _Played) -> None:
+        if self._canceller is None:
+            return
+        if played.samples is None:
+            self._canceller.forget_reference()
+        else:
+            self._canceller.played(played.samples)
 
     async def _run_command(self, command: _Command) -> None:
         try:
