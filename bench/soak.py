@@ -1,9 +1,10 @@
 """Soak: N voice sessions talking to one `confab serve` for M minutes; RSS, errors and latency each minute.
 
 Each session plays the test speech into `/v1/realtime` in real-time 20 ms frames, waits
-for the spoken answer, pauses, and goes again until the time is up. Every minute (and at
-the start and after the sessions close) the server's RSS is printed with the minute's
-turns, errors and speech-end -> first-audio latency percentiles. The machine is shared:
+for the spoken answer, pauses, and goes again until the time is up. The server's RSS is
+sampled every second; each minute prints its floor (memory kept: what a leak raises) and
+its peak (memory of the work in flight, such as a synthesis), with the minute's turns,
+errors and speech-end -> first-audio latency percentiles. The machine is shared:
 keep runs short unless it is idle.
 
     .venv/bin/python bench/soak.py --sessions 4 --minutes 10
@@ -36,6 +37,7 @@ class Minute:
 
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -90,12 +92,18 @@ async def one_session(url: str, deadline: float, soak: Soak) -> None:
             await asyncio.sleep(1)
 
 
-def print_minute(index: int, minute: Minute, rss_mb: float) -> None:
-    """One line: the minute, RSS, turns, errors and latency percentiles."""
+def print_minute(index: int, minute: Minute) -> None:
+    """One line: the minute, its RSS floor and peak, turns, errors and latency percentiles."""
     values = minute.latencies_ms
     latency = f"p50 {percentile(values, 50):5.0f} ms  p95 {percentile(values, 95):5.0f} ms" if values else "no turns"
     errors = f"{len(minute.errors)} errors {sorted(set(minute.errors))}" if minute.errors else "0 errors"
-    print(f"minute {index:>3}: RSS {rss_mb:6.0f} MB   {len(values):3d} turns   {latency}   {errors}", flush=True)
+    rss = f"RSS floor {min(minute.rss_mb):6.0f} MB  peak {max(minute.rss_mb):6.0f} MB"
+    print(f"minute {index:>3}: {rss}   {len(values):3d} turns   {latency}   {errors}", flush=True)
+
+
+def spread(values: list[float]) -> float:
+    """How far apart the largest and smallest of `values` are."""
+    return max(values) - min(values)
 
 
 async def run(sessions: int, minutes: float) -> None:
@@ -110,11 +118,12 @@ async def soak(server: BenchServer, sessions: int, minutes: float) -> None:
     tally = Soak()
     deadline = tally.started + minutes * 60
     callers = [asyncio.create_task(one_session(server.url(), deadline, tally)) for _ in range(sessions)]
-    rss = [server.rss_mb()]
     while time.monotonic() < deadline:
-        await asyncio.sleep(min(60.0, max(0.0, deadline - time.monotonic())))
-        rss.append(server.rss_mb())
-        print_minute(len(tally.minutes), tally.now(), rss[-1])
+        minute_ends = min(deadline, time.monotonic() + 60)
+        while time.monotonic() < minute_ends:
+            tally.now().rss_mb.append(server.rss_mb())
+            await asyncio.sleep(min(1.0, max(0.0, minute_ends - time.monotonic())))
+        print_minute(len(tally.minutes), tally.now())
         tally.minutes.append(Minute())
     await asyncio.gather(*callers)
     await asyncio.sleep(2)
@@ -123,8 +132,9 @@ async def soak(server: BenchServer, sessions: int, minutes: float) -> None:
     print(f"after the sessions closed: RSS {server.rss_mb():.0f} MB; {len(all_latencies)} turns, {errors} errors", flush=True)
     if all_latencies:
         print(f"whole run: p50 {percentile(all_latencies, 50):.0f} ms, p95 {percentile(all_latencies, 95):.0f} ms")
-    half = rss[len(rss) // 2:]
-    print(f"RSS spread over the second half: {max(half) - min(half):.0f} MB")
+    half = [m for m in tally.minutes[len(tally.minutes) // 2:] if m.rss_mb]
+    floors, peaks = [min(m.rss_mb) for m in half], [max(m.rss_mb) for m in half]
+    print(f"second half: RSS floors within {spread(floors):.0f} MB, peaks within {spread(peaks):.0f} MB")
 
 
 def main() -> None:
