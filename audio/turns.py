@@ -154,6 +154,13 @@ class TurnDetector:
 
     def feed(self, chunk: np.ndarray) -> list[TurnEvent]:
         """Add 16 kHz int16 samples (any length); score whole windows with the VAD and return the events."""
+        events: list[TurnEvent] = []
+        for window, probability in self.scored(chunk):
+            events += self.push(window, probability)
+        return events
+
+    def scored(self, chunk: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Add 16 kHz int16 samples; the whole windows they complete, each with its speech probability, not yet pushed."""
         chunk = np.asarray(chunk, dtype=np.int16)
         self._pending = np.concatenate([self._pending, chunk])
         usable = len(self._pending) // WINDOW_SAMPLES * WINDOW_SAMPLES
@@ -161,10 +168,7 @@ class TurnDetector:
             return []
         windows = self._pending[:usable].reshape(-1, WINDOW_SAMPLES)
         self._pending = self._pending[usable:]
-        events: list[TurnEvent] = []
-        for window, probability in zip(windows, self._vad.score(windows)):
-            events += self.push(window, float(probability))
-        return events
+        return [(window, float(probability)) for window, probability in zip(windows, self._vad.score(windows))]
 
     def push(self, window: np.ndarray, probability: float) -> list[TurnEvent]:
         """Advance the state machine by one 512-sample window with its speech probability (pure, no model)."""

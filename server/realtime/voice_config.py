@@ -9,13 +9,25 @@ from openai.types.realtime import RealtimeAudioConfig
 from pydantic import BaseModel
 
 from audio.codecs import AudioFormat
+from audio.endpointing import Eagerness, EndpointingSettings
+from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
 from server.realtime import items
 from server.realtime.protocol import EXTENSION_RATE
 from server.voice.events import ConversationOptions, TurnTimings, VoiceOutput
 
-_EAGERNESS_SILENCE_MS = {"low": 900, "medium": 500, "auto": 500, "high": 250}
 DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)
+ADAPTIVE_INTERRUPTION = "adaptive_interruption"
+"""`turn_detection` extension: true routes speech over an answer through the interruption classifier."""
+_INTERRUPTION_FIELDS = tuple(name for name in InterruptionSettings.model_fields if name != "threshold")
+
+
+def _interruptions(detection: Any, threshold: float) -> InterruptionSettings | None:
+    """The classifier's settings from `turn_detection`'s extension fields (None: off); ValueError on bad ones."""
+    extra = detection.model_extra or {}
+    if not extra.get(ADAPTIVE_INTERRUPTION):
+        return None
+    return InterruptionSettings(threshold=threshold, **{name: extra[name] for name in _INTERRUPTION_FIELDS if name in extra})
 
 
 class TurnLatency(BaseModel):
@@ -48,6 +60,8 @@ class VoiceConfig:
     turn_settings: TurnSettings | None = TurnSettings()
     create_response: bool = True
     interrupt_response: bool = True
+    endpointing: EndpointingSettings | None = None  # semantic_vad
+    interruptions: InterruptionSettings | None = None  # adaptive_interruption
 
     def updated(self, session: Any) -> VoiceConfig:
         """This config with a `session.update`'s changes applied (ValueError on bad formats)."""
@@ -69,8 +83,10 @@ class VoiceConfig:
         if detection is None:  # push-to-talk: the client commits and sends response.create itself
             return replace(self, turn_settings=None, create_response=False)
         base = self.turn_settings or TurnSettings()
+        endpointing = None
         if detection.type == "semantic_vad":
-            settings = replace(base, silence_duration_ms=_EAGERNESS_SILENCE_MS[detection.eagerness or "auto"])
+            endpointing = EndpointingSettings(eagerness=Eagerness(detection.eagerness or "auto"))
+            settings = replace(base, silence_duration_ms=endpointing.silence_duration_ms)
         else:
             settings = replace(
                 base,
@@ -79,7 +95,8 @@ class VoiceConfig:
                 silence_duration_ms=detection.silence_duration_ms if detection.silence_duration_ms is not None else base.silence_duration_ms,
             )
         return replace(
-            self, turn_settings=settings,
+            self, turn_settings=settings, endpointing=endpointing,
+            interruptions=_interruptions(detection, settings.threshold),
             create_response=detection.create_response if detection.create_response is not None else True,
             interrupt_response=detection.interrupt_response if detection.interrupt_response is not None else True,
         )
@@ -87,7 +104,8 @@ class VoiceConfig:
     def options(self) -> ConversationOptions:
         """The conversation engine's options for these settings."""
         output = VoiceOutput(self.output_format) if self.modality == "audio" else None
-        return ConversationOptions(self.input_format, self.turn_settings, output, self.create_response, self.interrupt_response)
+        return ConversationOptions(self.input_format, self.turn_settings, output, self.create_response,
+                                   self.interrupt_response, self.endpointing, self.interruptions)
 
     def audio_config(self) -> RealtimeAudioConfig:
         """The `session.audio` object reported in `session.created|updated`."""
@@ -96,13 +114,18 @@ class VoiceConfig:
             return {"type": fmt.type, "rate": fmt.rate} if fmt.type == "audio/pcm" and fmt.rate == 24000 else {"type": fmt.type}
 
         turn: dict[str, Any] | None = None
-        if self.turn_settings is not None:
+        if self.turn_settings is not None and self.endpointing is not None:
+            turn = {"type": "semantic_vad", "eagerness": self.endpointing.eagerness.value,
+                    "create_response": self.create_response, "interrupt_response": self.interrupt_response}
+        elif self.turn_settings is not None:
             turn = {
                 "type": "server_vad", "threshold": self.turn_settings.threshold,
                 "prefix_padding_ms": self.turn_settings.prefix_padding_ms,
                 "silence_duration_ms": self.turn_settings.silence_duration_ms,
                 "create_response": self.create_response, "interrupt_response": self.interrupt_response,
             }
+        if turn is not None and self.interruptions is not None:
+            turn |= {ADAPTIVE_INTERRUPTION: True} | self.interruptions.model_dump(include=set(_INTERRUPTION_FIELDS))
         return RealtimeAudioConfig.model_validate({
             "input": {"format": wire(self.input_format), "turn_detection": turn},
             "output": {"format": wire(self.output_format), "voice": "joe"},

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from websockets.frames import CloseCode
 
+from audio.echo import EchoSettings
 from audio.turns import TurnSettings
 from server.runtime import VoiceServices
 from server.twilio.playback import TWILIO_FORMAT, TWILIO_OUTPUT
@@ -39,7 +40,7 @@ SendFrame = Callable[[str], Awaitable[None]]
 KEYPAD_NOTE = "[The caller pressed {digit} on the keypad]"
 KEYPAD_PAUSE_S = 1.5
 ANSWER_NOW_KEY = "#"
-_OPTIONS = ConversationOptions(TWILIO_FORMAT, TurnSettings(), TWILIO_OUTPUT)
+_OPTIONS = ConversationOptions(TWILIO_FORMAT, TurnSettings(), TWILIO_OUTPUT, echo=EchoSettings())
 
 
 class CallRefused(Exception):

@@ -26,6 +26,8 @@ from enum import Enum
 from typing import Protocol
 
 from agent.events import AgentEvent, ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
+from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
+from audio.interruption import Ignore, Interrupt, Pause, Resume
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
 from memory.response_lock import ConversationBusyError
@@ -65,6 +67,12 @@ log = logging.getLogger(__name__)
 CLOSE_DEADLINE_S = 5.0
 LOST_WORDS_APOLOGY = "Sorry, I could not hear that. Could you say it again?"
 _SPOKEN_REPLIES_KEPT = 8  # recent spoken replies a client may still truncate
+_END_NOW = 2**62  # a position past any held turn's deadline
+
+
+def _ms(monotonic_s: float) -> int:
+    """A monotonic time as the endpointer's millisecond position."""
+    return int(monotonic_s * 1000)
 
 
 # -- the reply state machine -------------------------------------------------------------------
@@ -114,6 +122,7 @@ class ReplyHandle:
     sending: asyncio.Task[None] | None = None
     ending: asyncio.Task[None] | None = None
     muted: bool = False
+    playing: asyncio.Event = field(default_factory=asyncio.Event)  # clear while paused (the caller made a sound)
     interrupted: bool = False
     finished: bool = False  # its ReplyDone went out
     lease: ReplyLease | None = None
@@ -129,6 +138,9 @@ class ReplyHandle:
     def heard(self) -> str | None:
         """The reply's text up to the played position (None for a text reply: all of it arrived)."""
         return heard_text(self.speaker.segments, self.played_ms()) if self.speaker is not None else None
+
+    def __post_init__(self) -> None:
+        self.playing.set()
 
     def mute(self) -> None:
         """No frame of this reply leaves after this call."""
@@ -199,6 +211,12 @@ class ConversationEngine:
     _spoken: OrderedDict[str, Speaker] = field(default_factory=OrderedDict, init=False)
     _caller_speaking: bool = field(default=False, init=False)
     _deferred: asyncio.Task[None] | None = field(default=None, init=False)
+    _endpointer: Endpointer = field(default_factory=Endpointer, init=False)
+    _turn_deadline: asyncio.Task[None] | None = field(default=None, init=False)  # ends a held turn
+    _held_cause: heard.Transcribed | None = field(default=None, init=False)  # the held turn's last utterance
+    _undecided: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # utterances over a reply
+    _dismissed: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # backchannels, noise:
+    # kept until transcribed, as a late transcript with other words still makes them an interruption
 
     # -- state --
 
@@ -222,6 +240,8 @@ class ConversationEngine:
             raise RuntimeError(f"reply state {self._state.value} does not allow {event.value}") from None
         if self._state is ReplyState.IDLE:
             self._reply = None
+        if self._state in (ReplyState.IDLE, ReplyState.ENDING) and self._listener is not None:
+            self._listener.unwatch()
 
     # -- commands: audio in --
 
@@ -238,7 +258,8 @@ class ConversationEngine:
 
     def _ensure_listener(self) -> Listener:
         if self._listener is None:
-            self._listener = Listener(self._speech(), self.options.input_format, self.options.turn_settings, self.scorer)
+            self._listener = Listener(self._speech(), self.options.input_format, self.options.turn_settings, self.scorer,
+                                      self.options.echo)
             self._intake = self._tasks.spawn(self._hear(self._listener), "intake")
         return self._listener
 
@@ -328,6 +349,9 @@ class ConversationEngine:
             await self._interrupt(reply, "client_cancelled")
         elif reply is not None and reply.ending is not None:
             await asyncio.wait({reply.ending}, timeout=CLOSE_DEADLINE_S)
+        self._cancel_turn_deadline()
+        for ended in self._endpointer.utterance("", 0, _END_NOW):  # words held for the rest of their turn: kept, unanswered
+            await self.agent.add_user_message(ended.text)
         await self._tasks.close(CLOSE_DEADLINE_S)
         self._spoken.clear()
 
@@ -344,10 +368,59 @@ class ConversationEngine:
                 listener.events.task_done()
 
     async def _heard(self, event: heard.ListenerEvent) -> None:
+        item_id = getattr(event, "item_id", None)
+        if item_id in self._dismissed:  # a backchannel or noise: neither shown, stored nor answered
+            if isinstance(event, heard.Transcribed):
+                del self._dismissed[item_id]
+            else:
+                self._dismissed[item_id].append(event)
+            return
+        if item_id in self._undecided:
+            self._undecided[item_id].append(event)
+            return
+        match event:
+            case heard.VoiceStarted() if self._classifying():
+                self._cancel_deferred()
+                self._undecided[event.item_id] = [event]
+            case heard.Interruption():
+                await self._decided(event.decision)
+            case _:
+                await self._heard_now(event)
+
+    def _classifying(self) -> bool:
+        """Speech over the reply in flight goes through the interruption classifier."""
+        reply = self._reply
+        return (self.options.interruptions is not None and self.options.barge_in and reply is not None
+                and reply.speaker is not None and self._can(ReplyInput.INTERRUPT))
+
+    async def _decided(self, decision: Pause | Resume | Ignore | Interrupt) -> None:
+        """The classifier's word on the caller's sound: hold, go on with, or end the reply."""
+        reply = self._reply
+        match decision:
+            case Pause():
+                if reply is not None:
+                    reply.playing.clear()
+            case Resume() | Ignore():
+                if reply is not None:
+                    reply.playing.set()
+                self._dismissed.update(self._undecided)
+                self._undecided.clear()
+            case Interrupt():
+                undecided = self._dismissed | self._undecided
+                self._dismissed, self._undecided = {}, {}
+                if not undecided and reply is not None and self.options.barge_in and self._can(ReplyInput.INTERRUPT):
+                    await self._interrupt(reply, "turn_detected")
+                for events in undecided.values():  # the first, VoiceStarted, barges in
+                    for event in events:
+                        await self._heard_now(event)
+
+    async def _heard_now(self, event: heard.ListenerEvent) -> None:
         match event:
             case heard.VoiceStarted():
                 self._caller_speaking = True
                 self._cancel_deferred()
+                self._cancel_turn_deadline()
+                self._endpointer.speech_started()
                 reply = self._reply if self.options.barge_in and self._can(ReplyInput.INTERRUPT) else None
                 if reply is not None:
                     reply.mute()
@@ -363,11 +436,37 @@ class ConversationEngine:
                     await self.emit(ConversationError(event.error, "speech_unavailable"))
                     if self.options.output is not None and self._can(ReplyInput.START):
                         await self._start_unasked(event, script=LOST_WORDS_APOLOGY)
+                if self.options.endpointing is not None and event.respond:
+                    self._endpointer.settings = self.options.endpointing
+                    await self._end_of_turn(self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic())), event)
+                    return
                 if not event.text:
                     return
                 await self.agent.add_user_message(event.text)
                 if event.respond and self.options.auto_respond and self._can(ReplyInput.START):
                     await self._start_unasked(event)
+
+    async def _end_of_turn(self, events: list[EndpointEvent], cause: heard.Transcribed | None) -> None:
+        """Semantic end of turn: answer a finished turn (every utterance of it as one message), or wait for more."""
+        for event in events:
+            match event:
+                case TurnHeld():
+                    self._held_cause = cause
+                    self._turn_deadline = self._tasks.spawn(self._hold_turn(event.until_ms), "held turn")
+                case TurnEnded():
+                    await self.agent.add_user_message(event.text)
+                    if self.options.auto_respond and self._can(ReplyInput.START):
+                        await self._start_unasked(cause)
+
+    async def _hold_turn(self, until_ms: int) -> None:
+        await asyncio.sleep(max(until_ms - _ms(time.monotonic()), 0) / 1000)
+        self._turn_deadline = None  # from here the turn ends even if the caller speaks now
+        await self._end_of_turn(self._endpointer.tick(until_ms), self._held_cause)
+
+    def _cancel_turn_deadline(self) -> None:
+        if self._turn_deadline is not None:
+            self._turn_deadline.cancel()
+            self._turn_deadline = None
 
     async def _settled(self) -> None:
         """Wait until every utterance committed so far is transcribed and stored."""
@@ -418,6 +517,8 @@ class ConversationEngine:
         reply = ReplyHandle(reply_id, speaker, playout, cause, script, lease=lease, agent=agent)
         self._advance(ReplyInput.START)
         self._reply = reply
+        if speaker is not None and self._listener is not None:
+            self._listener.watch(self.options.interruptions if self.options.barge_in else None)
         await self.emit(ReplyStarted(reply_id, spoken))
         if self._reply is reply and self._state is ReplyState.GENERATING:
             reply.task = self._tasks.spawn(self._run(reply), f"reply {reply_id}")
@@ -510,11 +611,14 @@ class ConversationEngine:
         assert reply.playout is not None
         async with aclosing(speaker.frames()) as frames:
             async for frame in frames:
+                await reply.playing.wait()
                 if reply.muted:
                     return
                 if reply.first_byte_at is None:
                     reply.first_byte_at = time.monotonic()
                 await self.emit(ReplyAudio(reply.reply_id, frame.audio, frame.words))
+                if self._listener is not None:
+                    await self._listener.played(frame.audio, speaker.output_format)
                 if frame.chunk_end is not None and (mark := reply.playout.chunk_sent(frame.chunk_end)) is not None:
                     await self.emit(ReplyMark(reply.reply_id, mark))
 
@@ -530,6 +634,8 @@ class ConversationEngine:
     async def _end(self, reply: ReplyHandle, reason: CancelReason) -> None:
         try:
             await self.emit(ReplyInterrupted(reply.reply_id))
+            if self._listener is not None:
+                await self._listener.not_played()
             text = await reply.interrupt()
             if text is not None:
                 await self.agent.truncate_response(reply.reply_id, text)

@@ -8,6 +8,9 @@ from typing import Literal
 
 from agent.events import ClientToolCall, ModelUsage
 from audio.codecs import AudioFormat
+from audio.echo import EchoSettings
+from audio.endpointing import EndpointingSettings
+from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
 from server.voice.speaker import Pacing
 
@@ -184,3 +187,6 @@ class ConversationOptions:
     output: VoiceOutput | None
     auto_respond: bool = True  # answer each utterance when it is transcribed
     barge_in: bool = True  # the caller speaking interrupts the reply
+    endpointing: EndpointingSettings | None = None  # semantic_vad: hold unfinished utterances (None: each ends a turn)
+    interruptions: InterruptionSettings | None = None  # classify speech over a reply (None: any speech interrupts)
+    echo: EchoSettings | None = None  # cancel the replies' audio from the input (None: the input is heard as is)

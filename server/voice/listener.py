@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audio.codecs import AudioFormat
+from audio.echo import EchoCanceller, EchoSettings
+from audio.interruption import Ignore, InterruptionClassifier, InterruptionSettings, Interrupt, Pause, Resume, Transcribe
 from audio.scheduler import Job
 from audio.resample import StreamResampler
 from audio.turns import (
@@ -77,7 +79,14 @@ class Transcribed:
     error: str | None = None  # why the words were lost (the speech-to-text failed)
 
 
-ListenerEvent = VoiceStarted | VoiceStopped | Transcribed
+@dataclass(frozen=True)
+class Interruption:
+    """While the agent speaks: what the caller's sound means for the answer (pause, resume, ignore, interrupt)."""
+
+    decision: Pause | Resume | Ignore | Interrupt
+
+
+ListenerEvent = VoiceStarted | VoiceStopped | Transcribed | Interruption
 
 
 class FormatLocked(ValueError):
@@ -86,6 +95,13 @@ class FormatLocked(ValueError):
 
 class InputBufferFull(ValueError):
     """Push-to-talk audio past `MAX_PUSH_TO_TALK_S` without a commit."""
+
+
+@dataclass(frozen=True)
+class _Played:
+    """Audio the agent sends now (16 kHz), the echo canceller's reference; None: what was queued will not play."""
+
+    samples: np.ndarray | None
 
 
 @dataclass
@@ -104,9 +120,11 @@ class Listener:
     """Server VAD, or None for push-to-talk (the caller commits)."""
     scorer: WindowScorer | None = None
     """The VAD (None: Silero)."""
+    echo: EchoSettings | None = None
+    """Cancel the agent's own voice from the input with what `played()` is told (None: don't)."""
     events: asyncio.Queue[ListenerEvent] = field(default_factory=asyncio.Queue, init=False)
     """What was heard, in order; the owner calls `task_done()` once it has handled each."""
-    _queue: asyncio.Queue[np.ndarray | _Command] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
+    _queue: asyncio.Queue[np.ndarray | _Command | _Played] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
     _detector: TurnDetector | ManualTurns = field(init=False)
     _uncommitted: int = field(default=0, init=False)  # push-to-talk samples appended since the last commit or clear
     _resampler: StreamResampler = field(init=False)
@@ -116,11 +134,17 @@ class Listener:
     _emitting: asyncio.Task[None] | None = field(default=None, init=False)
     _received_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
+    _classifier: InterruptionClassifier | None = field(default=None, init=False)
+    _watching: bool = field(default=False, init=False)
+    _canceller: EchoCanceller | None = field(default=None, init=False)
+    _played_resamplers: dict[int, StreamResampler] = field(default_factory=dict, init=False)
+    _quick: set[asyncio.Task[None]] = field(default_factory=set, init=False)  # quick transcripts for the classifier
 
     def __post_init__(self) -> None:
         self._reset_pipeline()
 
     def _reset_pipeline(self) -> None:
+        self._canceller = EchoCanceller(self.echo) if self.echo is not None else None
         self._detector = ManualTurns() if self.turn_settings is None else TurnDetector(self.turn_settings, self.scorer)
         self._resampler = StreamResampler(self.input_format.rate, SAMPLE_RATE)
 
@@ -138,6 +162,21 @@ class Listener:
                                "send input_audio_buffer.clear or wait for the turn to end")
         self.input_format, self.turn_settings = input_format, turn_settings
         self._reset_pipeline()
+
+    def watch(self, settings: InterruptionSettings | None) -> None:
+        """The agent starts speaking: classify the caller's sounds with `settings` (None: don't) until `unwatch()`."""
+        if settings is None:
+            self._watching = False
+            return
+        if self._classifier is None or self._classifier.settings != settings:
+            self._classifier = InterruptionClassifier(settings)
+        elif not self._classifier.deciding:
+            self._classifier.reset()
+        self._watching = True
+
+    def unwatch(self) -> None:
+        """The agent stopped speaking: a sound being classified is still decided, no new one is."""
+        self._watching = False
 
     async def append(self, data: bytes) -> float:
         """Queue wire audio (raises ValueError on bytes that are not whole samples).
@@ -166,7 +205,21 @@ class Listener:
         await self._enqueue(_Command(kind, done))
         await done
 
-    async def _enqueue(self, item: np.ndarray | _Command) -> None:
+    async def played(self, data: bytes, output_format: AudioFormat) -> None:
+        """The agent sends `data` now: the echo canceller's reference (nothing without echo cancelling)."""
+        if self.echo is None:
+            return
+        resampler = self._played_resamplers.get(output_format.rate)
+        if resampler is None:
+            resampler = self._played_resamplers[output_format.rate] = StreamResampler(output_format.rate, SAMPLE_RATE)
+        await self._enqueue(_Played(resampler.process(output_format.decode(data))))
+
+    async def not_played(self) -> None:
+        """The audio sent lately will not play after all (the answer was cut off)."""
+        if self.echo is not None:
+            await self._enqueue(_Played(None))
+
+    async def _enqueue(self, item: np.ndarray | _Command | _Played) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="listener")
         await self._queue.put(item)
@@ -188,7 +241,7 @@ class Listener:
 
     async def close(self) -> None:
         """Stop the worker, pending transcriptions and queued audio (what is buffered is dropped)."""
-        for task in (self._worker, self._emitting):
+        for task in (self._worker, self._emitting, *self._quick):
             if task is not None:
                 task.cancel()
                 await asyncio.wait({task})
@@ -203,8 +256,15 @@ class Listener:
     async def _emit(self, event: ListenerEvent) -> None:
         await self.events.put(event)
 
-    def _listen(self, samples: np.ndarray) -> list[TurnEvent]:
-        return self._detector.feed(self._resampler.process(samples))
+    def _listen(self, samples: np.ndarray) -> list[tuple[np.ndarray | None, float, list[TurnEvent]]]:
+        """Each window with its speech probability and the turn events it caused (push-to-talk: no windows)."""
+        chunk = self._resampler.process(samples)
+        if self._canceller is not None:
+            chunk = self._canceller.capture(chunk)
+        detector = self._detector
+        if isinstance(detector, ManualTurns):
+            return [(None, 0.0, detector.feed(chunk))]
+        return [(window, probability, detector.push(window, probability)) for window, probability in detector.scored(chunk)]
 
     async def _run(self) -> None:
         while True:
@@ -215,6 +275,10 @@ class Listener:
                     await self._hear(batch)
                     batch = []
                     await self._run_command(item)
+                elif isinstance(item, _Played):
+                    await self._hear(batch)
+                    batch = []
+                    self._reference(item)
                 else:
                     batch.append(item)
                 if self._queue.empty() or len(batch) >= 50:
@@ -227,12 +291,44 @@ class Listener:
             return
         samples = np.concatenate(batch) if len(batch) > 1 else batch[0]
         try:
-            events = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, samples)
+            windows = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, samples)
         except Exception:
             log.exception("voice activity detection failed; chunk skipped")
             return
-        for event in events:
-            await self._on_turn(event)
+        for window, probability, events in windows:
+            for event in events:
+                await self._on_turn(event)
+            classifier = self._classifier
+            if window is not None and classifier is not None and (self._watching or classifier.deciding):
+                await self._decided(classifier, classifier.push(window, probability))
+
+    async def _decided(self, classifier: InterruptionClassifier, decisions: list[Pause | Resume | Ignore | Interrupt | Transcribe]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Transcribe):
+                job = self.models.transcriber.submit(decision.audio)
+                job.promote()
+                task = asyncio.create_task(self._quick_transcript(classifier, job, decision.audio_end_ms), name="transcript")
+                self._quick.add(task)
+                task.add_done_callback(self._quick.discard)
+            else:
+                await self._emit(Interruption(decision))
+
+    async def _quick_transcript(self, classifier: InterruptionClassifier, job: Job[str], audio_end_ms: int) -> None:
+        try:
+            text = await job.future
+        except Exception as exc:  # the sound stays undecided by words; length and silence still decide it
+            log.warning("quick transcription failed: %s", exc)
+            return
+        if classifier is self._classifier:
+            await self._decided(classifier, classifier.transcript(text, audio_end_ms))
+
+    def _reference(self, played: _Played) -> None:
+        if self._canceller is None:
+            return
+        if played.samples is None:
+            self._canceller.forget_reference()
+        else:
+            self._canceller.played(played.samples)
 
     async def _run_command(self, command: _Command) -> None:
         try:

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import re
 import time
 
 import numpy as np
@@ -197,3 +198,68 @@ async def test_committing_an_empty_push_to_talk_buffer_is_an_error(server, llm: 
     await client.send({"type": "input_audio_buffer.commit"})
     error = (await client.until_type("error"))[-1]["error"]
     assert error["code"] == "input_audio_buffer_commit_empty"
+
+
+_DIGIT_WORDS = {w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine".split())}
+
+
+def _digits(text: str) -> str:
+    """The digits a transcript spells, in figures or words ("415. five, five" -> "41555")."""
+    return "".join(_DIGIT_WORDS.get(token, token) for token in re.findall(r"[a-z]+|[0-9]+", text.lower())
+                   if token.isdigit() or token in _DIGIT_WORDS)
+
+
+async def test_with_semantic_vad_a_number_spoken_in_groups_is_one_user_turn(server, llm: ScriptedLLM, redis_url: str) -> None:
+    llm.script(Text("Thanks, I have your number."))
+    client = await RealtimeTestClient.open(ws_url(server), voice_session(PCM24, value={"type": "semantic_vad", "eagerness": "medium"}))
+    await stream(client, PCM24, _utterance("turn_taking/digits_grouped.wav", tail_ms=4500))
+    events = await client.until_type("response.done", timeout=60)
+    stops = [e for e in events if e["type"] == "input_audio_buffer.speech_stopped"]
+    assert len(stops) >= 2, "the groups are separate utterances"
+    assert [e["type"] for e in events].count("response.created") == 1
+    assert len(llm.requests) == 1
+    asked = llm.requests[0]["messages"][-1]
+    assert asked["role"] == "user"
+    assert _digits(asked["content"]) == "4155552671", asked
+    users = [content for role, content, _ in await _stored(redis_url) if role == "user"]
+    assert users == [asked["content"]]
+
+
+ADAPTIVE = {"type": "server_vad", "adaptive_interruption": True}
+WEATHER = " ".join(f"This is sentence number {n} of a long answer about the weather." for n in range(1, 7))
+
+
+async def _speaking(server, llm: ScriptedLLM) -> RealtimeTestClient:
+    """A session with adaptive interruption whose agent has been answering a spoken question for 1.5 s."""
+    llm.script(Text(WEATHER), Text("Sure, what is it?"))
+    client = await RealtimeTestClient.open(ws_url(server), voice_session(PCM24, value=ADAPTIVE))
+    await stream(client, PCM24, _utterance("speech02.wav"))
+    await client.until_type("response.output_audio.delta", timeout=60)
+    await asyncio.sleep(1.5)
+    return client
+
+
+async def test_with_adaptive_interruption_a_backchannel_neither_stops_nor_truncates_the_answer(server, llm: ScriptedLLM, redis_url: str) -> None:
+    client = await _speaking(server, llm)
+    await stream(client, PCM24, _utterance("turn_taking/backchannel_uhhuh.wav"))
+    events = await client.until_type("response.done", timeout=60)
+    assert events[-1]["response"]["status"] == "completed"
+    assert "input_audio_buffer.speech_started" not in [e["type"] for e in events]
+    assert len(llm.requests) == 1
+    assert [(role, content, cut) for role, content, cut in await _stored(redis_url) if role == "assistant"] == [("assistant", WEATHER, False)]
+
+
+async def test_with_adaptive_interruption_wait_stop_interrupts_and_history_holds_what_was_heard(server, llm: ScriptedLLM, redis_url: str) -> None:
+    client = await _speaking(server, llm)
+    interrupt = asyncio.create_task(stream(client, PCM24, _utterance("turn_taking/interrupt_wait_stop.wav")))
+    await client.until_type("input_audio_buffer.speech_started", timeout=30)
+    after = await client.until(lambda e: e["type"] == "response.done", timeout=10)
+    assert after[-1]["response"]["status_details"]["reason"] == "turn_detected"
+    assert not [e for e in after if e["type"] == "response.output_audio.delta"], "no audio may follow speech_started"
+    await interrupt
+    await client.until_type("response.done", timeout=60)
+    stored = await _stored(redis_url)
+    heard = [content or "" for role, content, cut in stored if role == "assistant" and cut]
+    assert len(heard) == 1 and 0 < len(heard[0].split()) < len(WEATHER.split())
+    assert WEATHER.startswith(heard[0].rstrip(".")[:20])
+    assert any(role == "user" and "stop" in (content or "").lower() for role, content, _ in stored)

@@ -15,6 +15,8 @@ import numpy as np
 
 from agent.events import AgentEvent, TextDelta, TurnDone
 from audio.codecs import AudioFormat
+from audio.endpointing import EndpointingSettings
+from audio.interruption import InterruptionSettings
 from audio.scheduler import Job
 from audio.turns import TurnSettings
 from memory.records import MessageRecord
@@ -38,6 +40,14 @@ def silence(ms: int) -> bytes:
     return bytes(ms * 32)
 
 
+async def at_real_time(talk: ConversationEngine, audio: bytes) -> None:
+    """Hear `audio` as a microphone sends it: 32 ms at a time, on time."""
+    step = 32 * 32
+    for offset in range(0, len(audio), step):
+        await talk.append_audio(audio[offset:offset + step])
+        await asyncio.sleep(0.032)
+
+
 class LoudnessVad:
     """Scores a window as speech when it is loud."""
 
@@ -53,13 +63,13 @@ class ScriptedTranscriber:
 
     texts: list[str]
 
+    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+        """The next scripted text, as a job (a speculative one dropped before it ran takes no text)."""
+        return Job(asyncio.ensure_future(self.transcribe_async(audio)))
+
     async def transcribe_async(self, audio: np.ndarray) -> str:
         """The next scripted text."""
         return self.texts.pop(0) if self.texts else ""
-
-    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
-        """The next scripted text, as a job of the shared pool would give it."""
-        return Job(asyncio.ensure_future(self.transcribe_async(audio)))
 
 
 class ToneSynthesizer:
@@ -154,10 +164,13 @@ class Recorder:
 
 
 def conversation(agent: ScriptedAgent, heard: list[str] | None = None, *, push_to_talk: bool = False,
-                 marks: bool = False) -> tuple[ConversationEngine, Recorder]:
-    """A conversation in 16 kHz PCM with scripted models, and the recorder of its events."""
+                 marks: bool = False, endpointing: EndpointingSettings | None = None,
+                 interruptions: InterruptionSettings | None = None) -> tuple[ConversationEngine, Recorder]:
+    """A conversation in 16 kHz PCM with scripted models, and the recorder of its events (`endpointing`: semantic_vad;
+    `interruptions`: speech over a reply is classified)."""
     models = SpeechModels(ScriptedTranscriber(list(heard or [])), ToneSynthesizer(), ThreadPoolExecutor(1))  # type: ignore[arg-type]
     output = VoiceOutput(PCM16K, Pacing(lead_ms=100, frame_ms=20, whole_frames=marks), marks=marks)
-    options = ConversationOptions(PCM16K, None if push_to_talk else FAST_TURNS, output)
+    options = ConversationOptions(PCM16K, None if push_to_talk else FAST_TURNS, output, endpointing=endpointing,
+                                  interruptions=interruptions)
     recorder = Recorder()
     return ConversationEngine(agent, models, options, recorder, scorer=LoudnessVad()), recorder
