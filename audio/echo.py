@@ -37,7 +37,7 @@ class EchoSettings:
 
     stream_delay_ms: int = 0  # a hint of the play-out to microphone delay; 0 lets AEC3 estimate it
     max_reference_ms: int = 2000  # played audio queued beyond this is dropped
-    playout_slack_ms: int = 100  # how much later than it was sent the far end may start playing (network jitter)
+    playout_slack_ms: int = 100  # a pause in sending this short may not reach the far end (its buffer, network jitter)
     relearn_after_ms: int = 1000  # played audio after this much silence starts a fresh filter (its delay is new)
     judge_window_ms: int = 2000  # how much recent audio the echo judgement looks at
     max_delay_ms: int = 400  # the longest play-out to microphone delay looked for
@@ -51,11 +51,13 @@ class EchoCanceller:
     Both sides are 16 kHz int16, paired by play-out time, not by sample count: the microphone's
     samples are numbered as they arrive (its clock: the earliest arrival over the last second,
     so network jitter does not move it), and each played chunk is placed on that clock where
-    it starts to play: right after the one before it, or, if the output had run dry (a pause
-    in synthesis), when it was sent less `playout_slack_ms`; the microphone hears silence as
-    reference in between. The slack keeps the reference from ever lagging its echo (which
-    AEC3 cannot cancel) when the far end's buffer did not run dry after all. So the delay
-    between them stays what the line makes it, which AEC3 finds once.
+    it starts to play: right after the one before it, or, if the output ran dry for longer
+    than `playout_slack_ms` (a pause in synthesis or a held answer), when it was sent; the
+    microphone hears silence as reference in between. Shorter pauses are taken as absorbed by
+    the far end's buffer: a reference that lags its echo is one AEC3 cannot cancel, one that
+    leads it by a little more is. So the delay between them stays what the line makes it,
+    which AEC3 finds once per talk spurt (after `relearn_after_ms` of silence the filter
+    starts afresh: the far end's buffering, so the delay, may have changed).
     """
 
     def __init__(self, settings: EchoSettings = EchoSettings()) -> None:
@@ -83,7 +85,8 @@ class EchoCanceller:
 
     def played(self, samples: np.ndarray, at: float) -> None:
         """The agent sent `samples` (16 kHz int16) at monotonic time `at`: the reference for what comes back."""
-        start = max(self._play_end, self._sample_at(at - self.settings.playout_slack_ms / 1000))
+        sent = self._sample_at(at)
+        start = self._play_end if sent - self._play_end <= self.settings.playout_slack_ms * SAMPLE_RATE // 1000 else sent
         if start - self._play_end >= self.settings.relearn_after_ms * SAMPLE_RATE // 1000:
             self._aec = self._new_filter()
         self._play_end = start + len(samples)

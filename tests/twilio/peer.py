@@ -100,14 +100,14 @@ class TwilioPeer:
         }})
 
     async def on_speaker(self, seconds: float, level_db: float | None = -20.0, delay_ms: int = 40,
-                         speech: np.ndarray | None = None, speech_after_s: float = 0.0) -> None:
+                         speech: np.ndarray | None = None, speech_after_s: float = 0.0) -> float | None:
         """The caller's phone on speaker for `seconds`: the microphone picks up what the phone plays, `delay_ms`
         late at `level_db` (None: nothing, a headset), and the caller saying `speech` (16 kHz) `speech_after_s`
         into the first audio it plays.
 
         Like Twilio, a 20 ms frame goes out every 20 ms on a steady clock, silence included. The phone
         plays each frame of the server's as soon as it arrived and the one before it has played, and
-        drops what it has not played on `clear`.
+        drops what it has not played on `clear`. Returns when the caller began to speak (monotonic clock).
         """
         rate, frame, delay = ULAW.rate, FRAME_BYTES, delay_ms * ULAW.rate // 1000
         frames = round(seconds * 1000 / FRAME_MS)
@@ -134,6 +134,7 @@ class TwilioPeer:
                 microphone += _window(voice, start - voice_at, frame)
             await self.send_media(ULAW.encode(np.clip(microphone, -32768, 32767).astype(np.int16)))
             await asyncio.sleep(max(0.0, started + (tick + 1) * FRAME_MS / 1000 - time.monotonic()))
+        return None if speech is None or voice_at is None else started + voice_at / rate
 
     async def press(self, digit: str) -> None:
         """A keypad press."""

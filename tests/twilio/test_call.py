@@ -252,7 +252,7 @@ async def test_a_backchannel_during_the_answer_lets_it_play_to_the_end(server, l
     peer = await TwilioPeer.call(_url(server))
     await peer.speak(_question())
     await peer.on_speaker(seconds=8.0, level_db=None, speech=read_clip("backchannel_uhhuh.wav"), speech_after_s=1.0)
-    assert peer.count("clear") == 0, "the backchannel interrupted the answer"
+    assert peer.count("clear") == 0, f"the backchannel interrupted the answer, heard as {[r['messages'][-1] for r in llm.requests[1:]]}"
     assert len(peer.echoed) == len(_chunks(ANSWER)), "every chunk of the answer played"
     assert len(llm.requests) == 1, "the backchannel was answered"
     stored = await stored_history(redis_url)
