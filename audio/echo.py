@@ -38,7 +38,6 @@ class EchoSettings:
     stream_delay_ms: int = 0  # a hint of the play-out to microphone delay; 0 lets AEC3 estimate it
     max_reference_ms: int = 2000  # played audio queued beyond this is dropped
     playout_slack_ms: int = 100  # a pause in sending this short may not reach the far end (its buffer, network jitter)
-    relearn_after_ms: int = 1000  # played audio after this much silence starts a fresh filter (its delay is new)
     judge_window_ms: int = 2000  # how much recent audio the echo judgement looks at
     max_delay_ms: int = 400  # the longest play-out to microphone delay looked for
     echo_db: float = -35.0  # microphone level relative to the played audio above which the line has echo...
@@ -55,9 +54,10 @@ class EchoCanceller:
     than `playout_slack_ms` (a pause in synthesis or a held answer), when it was sent; the
     microphone hears silence as reference in between. Shorter pauses are taken as absorbed by
     the far end's buffer: a reference that lags its echo is one AEC3 cannot cancel, one that
-    leads it by a little more is. So the delay between them stays what the line makes it,
-    which AEC3 finds once per talk spurt (after `relearn_after_ms` of silence the filter
-    starts afresh: the far end's buffering, so the delay, may have changed).
+    leads it by a little more is. So the delay between them stays what the line makes it
+    through a talk spurt; each new one gets a fresh filter, which AEC3 adapts within a few
+    frames (suppressing while unsure), where an adapted one took seconds to follow the
+    changed delay.
     """
 
     def __init__(self, settings: EchoSettings = EchoSettings()) -> None:
@@ -85,9 +85,10 @@ class EchoCanceller:
 
     def played(self, samples: np.ndarray, at: float) -> None:
         """The agent sent `samples` (16 kHz int16) at monotonic time `at`: the reference for what comes back."""
-        sent = self._sample_at(at)
-        start = self._play_end if sent - self._play_end <= self.settings.playout_slack_ms * SAMPLE_RATE // 1000 else sent
-        if start - self._play_end >= self.settings.relearn_after_ms * SAMPLE_RATE // 1000:
+        start = self._sample_at(at)
+        if start - self._play_end <= self.settings.playout_slack_ms * SAMPLE_RATE // 1000:
+            start = self._play_end
+        else:  # a new talk spurt: the far end's buffering, so the delay, may have changed
             self._aec = self._new_filter()
         self._play_end = start + len(samples)
         offset = start - self._paired
