@@ -38,6 +38,7 @@ class EchoSettings:
     stream_delay_ms: int = 0  # a hint of the play-out to microphone delay; 0 lets AEC3 estimate it
     max_reference_ms: int = 2000  # played audio queued beyond this is dropped
     playout_slack_ms: int = 100  # a pause in sending this short may not reach the far end (its buffer, network jitter)
+    relearn_after_ms: int = 1000  # played audio after this much silence starts a fresh filter (its delay may be new)
     judge_window_ms: int = 2000  # how much recent audio the echo judgement looks at
     max_delay_ms: int = 400  # the longest play-out to microphone delay looked for
     echo_db: float = -35.0  # microphone level relative to the played audio above which the line has echo...
@@ -55,9 +56,10 @@ class EchoCanceller:
     microphone hears silence as reference in between. Shorter pauses are taken as absorbed by
     the far end's buffer: a reference that lags its echo is one AEC3 cannot cancel, one that
     leads it by a little more is. So the delay between them stays what the line makes it
-    through a talk spurt; each new one gets a fresh filter, which AEC3 adapts within a few
-    frames (suppressing while unsure), where an adapted one took seconds to follow the
-    changed delay.
+    through an answer. After `relearn_after_ms` of silence (a new answer) the filter starts
+    afresh, which AEC3 adapts within a few frames (suppressing while unsure), where an adapted
+    one took seconds to follow a changed delay; a shorter pause (the answer held while the
+    caller's sound is classified) keeps it.
     """
 
     def __init__(self, settings: EchoSettings = EchoSettings()) -> None:
@@ -88,7 +90,7 @@ class EchoCanceller:
         start = self._sample_at(at)
         if start - self._play_end <= self.settings.playout_slack_ms * SAMPLE_RATE // 1000:
             start = self._play_end
-        else:  # a new talk spurt: the far end's buffering, so the delay, may have changed
+        elif start - self._play_end >= self.settings.relearn_after_ms * SAMPLE_RATE // 1000:
             self._aec = self._new_filter()
         self._play_end = start + len(samples)
         offset = start - self._paired
