@@ -19,6 +19,7 @@ CPU work (~15 ms per second of audio): call it from the same worker thread as th
 stream per instance.
 """
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from pywebrtc_audio import EchoCanceller as _Aec3
 from audio.vad import SAMPLE_RATE
 
 FRAME_SAMPLES = SAMPLE_RATE // 100  # AEC3 works on 10 ms frames
+CLOCK_WINDOW_S = 1.0  # the microphone's clock is its earliest arrival over this long
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,9 @@ class EchoSettings:
     """How the canceller is tuned; the defaults suit a phone line or a browser with its own AEC off."""
 
     stream_delay_ms: int = 0  # a hint of the play-out to microphone delay; 0 lets AEC3 estimate it
-    max_reference_ms: int = 2000  # played audio queued beyond this is dropped (oldest first)
+    max_reference_ms: int = 2000  # played audio queued beyond this is dropped
+    playout_slack_ms: int = 100  # a pause in sending this short may not reach the far end (its buffer, network jitter)
+    relearn_after_ms: int = 1000  # played audio after this much silence starts a fresh filter (its delay may be new)
     judge_window_ms: int = 2000  # how much recent audio the echo judgement looks at
     max_delay_ms: int = 400  # the longest play-out to microphone delay looked for
     echo_db: float = -35.0  # microphone level relative to the played audio above which the line has echo...
@@ -42,34 +46,71 @@ class EchoSettings:
 
 
 class EchoCanceller:
-    """One stream's canceller: `played()` the agent's audio as it plays, `capture()` the microphone.
+    """One stream's canceller: `played()` the agent's audio as it leaves, `capture()` the microphone as it arrives.
 
-    Both sides are 16 kHz int16 and run on the same clock: each captured sample is paired
-    with the next played one (silence when the agent is quiet), and AEC3 absorbs whatever
-    fixed delay lies between them.
+    Both sides are 16 kHz int16, paired by play-out time, not by sample count: the microphone's
+    samples are numbered as they arrive (its clock: the earliest arrival over the last second,
+    so network jitter does not move it), and each played chunk is placed on that clock where
+    it starts to play: right after the one before it, or, if the output ran dry for longer
+    than `playout_slack_ms` (a pause in synthesis or a held answer), when it was sent; the
+    microphone hears silence as reference in between. Shorter pauses are taken as absorbed by
+    the far end's buffer: a reference that lags its echo is one AEC3 cannot cancel, one that
+    leads it by a little more is. So the delay between them stays what the line makes it
+    through an answer. After `relearn_after_ms` of silence (a new answer) the filter starts
+    afresh, which AEC3 adapts within a few frames (suppressing while unsure), where an adapted
+    one took seconds to follow a changed delay; a shorter pause (the answer held while the
+    caller's sound is classified) keeps it.
     """
 
     def __init__(self, settings: EchoSettings = EchoSettings()) -> None:
         self.settings = settings
-        self._aec = _Aec3(sample_rate=SAMPLE_RATE, stream_delay_ms=settings.stream_delay_ms)
-        self._reference = np.zeros(0, dtype=np.int16)  # played, not yet paired with captured audio
+        self._aec = self._new_filter()
+        self._reference = np.zeros(0, dtype=np.int16)  # played, for microphone samples from `_paired` on
+        self._paired = 0  # microphone samples paired with the reference so far
+        self._play_end = 0  # the microphone sample at which the last played chunk ends
+        self._arrived = 0  # microphone samples arrived so far
+        self._arrivals: deque[tuple[float, float]] = deque()  # (arrival time, when sample 0 would have arrived)
         self._near = np.zeros(0, dtype=np.int16)  # captured, not yet a whole frame
         self._near_envelope = np.zeros(settings.judge_window_ms // 10, dtype=np.float32)  # loudness of 10 ms frames
         self._far_envelope = np.zeros((settings.judge_window_ms + settings.max_delay_ms) // 10, dtype=np.float32)
         self._frames_since_judged = 0
         self.echo = True  # does the microphone carry the played audio back?
 
-    def played(self, samples: np.ndarray) -> None:
-        """Queue audio the agent is playing now (16 kHz int16), the reference for what comes back."""
+    def _new_filter(self) -> _Aec3:
+        return _Aec3(sample_rate=SAMPLE_RATE, stream_delay_ms=self.settings.stream_delay_ms)
+
+    def _sample_at(self, at: float) -> int:
+        """The microphone sample arriving at monotonic time `at`."""
+        if not self._arrivals:
+            return self._arrived
+        return round((at - min(origin for _, origin in self._arrivals)) * SAMPLE_RATE)
+
+    def played(self, samples: np.ndarray, at: float) -> None:
+        """The agent sent `samples` (16 kHz int16) at monotonic time `at`: the reference for what comes back."""
+        start = self._sample_at(at)
+        if start - self._play_end <= self.settings.playout_slack_ms * SAMPLE_RATE // 1000:
+            start = self._play_end
+        elif start - self._play_end >= self.settings.relearn_after_ms * SAMPLE_RATE // 1000:
+            self._aec = self._new_filter()
+        self._play_end = start + len(samples)
+        offset = start - self._paired
+        chunk = np.asarray(samples, dtype=np.int16)[max(0, -offset):]
+        gap = np.zeros(max(0, offset - len(self._reference)), dtype=np.int16)
         limit = self.settings.max_reference_ms * SAMPLE_RATE // 1000
-        self._reference = np.concatenate([self._reference, np.asarray(samples, dtype=np.int16)])[-limit:]
+        self._reference = np.concatenate([self._reference[:max(0, offset)], gap, chunk])[:limit]
 
-    def forget_reference(self) -> None:
-        """Drop queued played audio that will not play after all (the answer was cut off)."""
-        self._reference = self._reference[:0]
+    def forget_reference(self, at: float) -> None:
+        """The output dropped what it had not played by `at` (the answer was cut off)."""
+        end = max(self._paired, self._sample_at(at))
+        self._reference = self._reference[: end - self._paired]
+        self._play_end = min(self._play_end, end)
 
-    def capture(self, samples: np.ndarray) -> np.ndarray:
-        """Microphone samples in, the same with any echo removed out (whole 10 ms frames; the rest waits)."""
+    def capture(self, samples: np.ndarray, at: float) -> np.ndarray:
+        """Microphone samples that arrived at `at` in, the same with any echo removed out (whole 10 ms frames; the rest waits)."""
+        self._arrived += len(samples)
+        self._arrivals.append((at, at - self._arrived / SAMPLE_RATE))
+        while self._arrivals[0][0] < at - CLOCK_WINDOW_S:
+            self._arrivals.popleft()
         self._near = np.concatenate([self._near, np.asarray(samples, dtype=np.int16)])
         usable = len(self._near) // FRAME_SAMPLES * FRAME_SAMPLES
         near, self._near = self._near[:usable], self._near[usable:]
@@ -77,6 +118,7 @@ class EchoCanceller:
             return near
         reference, self._reference = self._reference[:usable], self._reference[usable:]
         reference = np.concatenate([reference, np.zeros(usable - len(reference), dtype=np.int16)])
+        self._paired += usable
         cleaned = self._aec.process(near, reference)
         self._follow(near, reference)
         return cleaned if self.echo else near

@@ -31,10 +31,11 @@ from audio.vad import SAMPLE_RATE, WINDOW_SAMPLES
 
 WINDOW_MS = WINDOW_SAMPLES * 1000 // SAMPLE_RATE
 DEFAULT_BACKCHANNEL_WORDS = (
-    "uh-huh", "uh huh", "mm-hm", "mm-hmm", "mhm", "mm", "hm", "hmm", "uh", "um", "ah", "oh",
+    "uh-huh", "uh huh", "uh-uh", "mm-hm", "mm-hmm", "mhm", "mm", "hm", "hmm", "uh", "um", "ah", "oh",
     "yeah", "yes", "yep", "yup", "ok", "okay", "alright", "all right", "right", "sure", "i see",
     "got it", "cool", "great", "nice", "wow", "true", "exactly", "indeed",
 )  # fmt: skip
+# "uh-uh": Whisper writes it for an "uh-huh" over an 8 kHz phone line; a caller who means "no" says more
 
 
 class InterruptionSettings(BaseModel):

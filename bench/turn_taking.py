@@ -9,9 +9,15 @@ Endpointing (semantic_vad, eagerness medium): delay from the end of the caller's
 end of the turn, and how many turns each clip became.
   before: a fixed 500 ms silence; after: the Endpointer (500 ms, longer when unfinished).
 
-Run: .venv/bin/python bench/turn_taking.py
+Wired (`--wired`): the same over a real Twilio call to a `confab serve` (its defaults: echo
+cancelling, adaptive interruption), the caller's phone on speaker (the answer back at -20 dB,
+40 ms late, a frame every 20 ms), each clip 3 s into the answer; prints whether the answer was
+cleared and when the caller last heard it.
+
+Run: .venv/bin/python bench/turn_taking.py [--wired]
 """
 
+import asyncio
 import os
 import sys
 import time
@@ -26,6 +32,8 @@ from audio.endpointing import Eagerness, EndpointingSettings, TurnEnded  # noqa:
 from audio.interruption import Interrupt, InterruptionClassifier, Pause, Resume  # noqa: E402
 from audio.stt import get_transcriber  # noqa: E402
 from audio.turns import SpeechStarted, SpeechStopped, TurnDetector, TurnSettings  # noqa: E402
+from bench.harness import bench_server  # noqa: E402
+from tests.twilio.peer import TwilioPeer  # noqa: E402
 from tests.audio.turn_clips import (  # noqa: E402
     BACKCHANNELS,
     INTERRUPTIONS,
@@ -131,6 +139,37 @@ def endpointing() -> None:
     print(f"  (Whisper took a median {np.median(stt_ms):.0f} ms per utterance here; the engine overlaps it with the silence)")
 
 
+def heard_until(peer: TwilioPeer, clear_at: float) -> float:
+    """When the caller's phone fell silent: its play-out of the frames received before `clear_at`, cut there."""
+    playing_until = 0.0
+    for received in peer.events("media"):
+        if received.at > clear_at:
+            break
+        playing_until = max(playing_until, received.at) + 0.02
+    return min(playing_until, clear_at)
+
+
+async def wired_calls() -> None:
+    answer = " ".join(["The museum is open from ten until four on Sundays, and on Mondays it is closed."] * 3)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"Wired: Twilio calls, the answer's echo at -20 dB, 40 ms late; each clip {CALLER_AT_MS} ms into the answer")
+    print(f"  {'clip':<26}{'real':<6}{'cleared':<9}{'onset -> silence':<18}{'onset -> clear'}")
+    with bench_server(answer) as server:
+        for clip in [None, "backchannel_uhhuh.wav", "backchannel_mmhm.wav", "cough.wav", *INTERRUPTIONS]:
+            peer = await TwilioPeer.call(f"ws://127.0.0.1:{server.port}/v1/twilio")
+            await peer.press("#")
+            onset = await peer.on_speaker(8.0, -20.0, 40, read_clip(clip) if clip else None, CALLER_AT_MS / 1000)
+            clears = peer.events("clear")
+            cells = [clip or "(echo alone)", "yes" if clip in INTERRUPTIONS else "no", str(len(clears))]
+            if clears and onset is not None:
+                cells += [f"{(heard_until(peer, clears[0].at) - onset) * 1000:+.0f} ms", f"{(clears[0].at - onset) * 1000:+.0f} ms"]
+            print("  " + "".join(f"{c:<{w}}" for c, w in zip(cells, (26, 6, 9, 18, 18))))
+            await peer.stop()
+
+
 if __name__ == "__main__":
-    interruptions()
-    endpointing()
+    if "--wired" in sys.argv:
+        asyncio.run(wired_calls())
+    else:
+        interruptions()
+        endpointing()

@@ -18,14 +18,14 @@ from server.voice.events import ConversationOptions, TurnTimings, VoiceOutput
 
 DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)
 ADAPTIVE_INTERRUPTION = "adaptive_interruption"
-"""`turn_detection` extension: true routes speech over an answer through the interruption classifier."""
+"""`turn_detection` extension: speech over an answer goes through the interruption classifier unless this is false."""
 _INTERRUPTION_FIELDS = tuple(name for name in InterruptionSettings.model_fields if name != "threshold")
 
 
 def _interruptions(detection: Any, threshold: float) -> InterruptionSettings | None:
-    """The classifier's settings from `turn_detection`'s extension fields (None: off); ValueError on bad ones."""
+    """The classifier's settings from `turn_detection`'s extension fields (None: turned off); ValueError on bad ones."""
     extra = detection.model_extra or {}
-    if not extra.get(ADAPTIVE_INTERRUPTION):
+    if not extra.get(ADAPTIVE_INTERRUPTION, True):
         return None
     return InterruptionSettings(threshold=threshold, **{name: extra[name] for name in _INTERRUPTION_FIELDS if name in extra})
 
@@ -61,7 +61,7 @@ class VoiceConfig:
     create_response: bool = True
     interrupt_response: bool = True
     endpointing: EndpointingSettings | None = None  # semantic_vad
-    interruptions: InterruptionSettings | None = None  # adaptive_interruption
+    interruptions: InterruptionSettings | None = InterruptionSettings()  # adaptive_interruption (on unless false)
 
     def updated(self, session: Any) -> VoiceConfig:
         """This config with a `session.update`'s changes applied (ValueError on bad formats)."""

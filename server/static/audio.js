@@ -67,15 +67,16 @@ export class AudioIO {
   }
 
   /**
-   * Drop everything not yet played. Resolves to how much of `itemId` was heard, in ms, or null when
-   * that item was not playing (nothing of it was cut).
+   * Drop everything not yet played. Resolves to how much of `itemId` was heard, in ms, and whether
+   * all of it that arrived had played (`whole`), or null when nothing of it arrived.
    */
   flush(itemId) {
     return new Promise((resolve) => {
       this.pendingFlush = (played) => {
         const item = this.items.get(itemId);
-        if (!item || played >= item.start + item.length) return resolve(null);
-        resolve(Math.max(0, played - item.start) * 1000 / RATE);
+        if (!item) return resolve(null);
+        const heard = Math.min(Math.max(0, played - item.start), item.length);
+        resolve({ heardMs: heard * 1000 / RATE, whole: heard === item.length });
       };
       this.playback.port.postMessage({ type: "flush" });
     });

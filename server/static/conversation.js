@@ -219,10 +219,11 @@ export class Conversation {
     const response = this.responses.get(responseId);
     if (!response || this.flushed.has(responseId)) return;
     this.flushed.add(responseId);
-    const heardMs = await this.audio.flush(response.itemId);
+    const heard = await this.audio.flush(response.itemId);
     if (cancel && !response.done) this.send({ type: "response.cancel" });
-    if (heardMs === null) return;
-    const truncate = { type: "conversation.item.truncate", item_id: response.itemId, content_index: 0, audio_end_ms: Math.floor(heardMs) };
+    // all that arrived had played: nothing was cut, unless the server was holding the rest (adaptive interruption)
+    if (heard === null || (heard.whole && response.done)) return;
+    const truncate = { type: "conversation.item.truncate", item_id: response.itemId, content_index: 0, audio_end_ms: Math.floor(heard.heardMs) };
     if (response.done || cancel) this.send(truncate);
     else response.pendingTruncate = truncate;
   }

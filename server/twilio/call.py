@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from websockets.frames import CloseCode
 
 from audio.echo import EchoSettings
+from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
 from server.runtime import VoiceServices
 from server.twilio.playback import TWILIO_FORMAT, TWILIO_OUTPUT
@@ -40,7 +41,7 @@ SendFrame = Callable[[str], Awaitable[None]]
 KEYPAD_NOTE = "[The caller pressed {digit} on the keypad]"
 KEYPAD_PAUSE_S = 1.5
 ANSWER_NOW_KEY = "#"
-_OPTIONS = ConversationOptions(TWILIO_FORMAT, TurnSettings(), TWILIO_OUTPUT, echo=EchoSettings())
+_OPTIONS = ConversationOptions(TWILIO_FORMAT, TurnSettings(), TWILIO_OUTPUT, interruptions=InterruptionSettings(), echo=EchoSettings())
 
 
 class CallRefused(Exception):

@@ -261,6 +261,9 @@ class ConversationEngine:
             self._listener = Listener(self._speech(), self.options.input_format, self.options.turn_settings, self.scorer,
                                       self.options.echo)
             self._intake = self._tasks.spawn(self._hear(self._listener), "intake")
+            if self._reply is not None and self._reply.speaker is not None and self._can(ReplyInput.INTERRUPT):
+                # the first sound can come during a spoken reply nobody's words asked for (a key press, response.create)
+                self._listener.watch(self.options.interruptions if self.options.barge_in else None)
         return self._listener
 
     async def append_audio(self, data: bytes) -> float:

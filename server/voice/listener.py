@@ -98,10 +98,19 @@ class InputBufferFull(ValueError):
 
 
 @dataclass(frozen=True)
+class _Heard:
+    """Caller audio (wire rate) and when it arrived (monotonic clock)."""
+
+    samples: np.ndarray
+    at: float
+
+
+@dataclass(frozen=True)
 class _Played:
-    """Audio the agent sends now (16 kHz), the echo canceller's reference; None: what was queued will not play."""
+    """Audio the agent sent at `at` (16 kHz), the echo canceller's reference; None: what it had not played was dropped."""
 
     samples: np.ndarray | None
+    at: float
 
 
 @dataclass
@@ -124,7 +133,7 @@ class Listener:
     """Cancel the agent's own voice from the input with what `played()` is told (None: don't)."""
     events: asyncio.Queue[ListenerEvent] = field(default_factory=asyncio.Queue, init=False)
     """What was heard, in order; the owner calls `task_done()` once it has handled each."""
-    _queue: asyncio.Queue[np.ndarray | _Command | _Played] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
+    _queue: asyncio.Queue[_Heard | _Command | _Played] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
     _detector: TurnDetector | ManualTurns = field(init=False)
     _uncommitted: int = field(default=0, init=False)  # push-to-talk samples appended since the last commit or clear
     _resampler: StreamResampler = field(init=False)
@@ -197,7 +206,7 @@ class Listener:
         if self._started_at is None:
             self._started_at = now
         self._received_samples += len(samples)
-        await self._enqueue(samples)
+        await self._enqueue(_Heard(samples, now))
         return self._received_samples / self.input_format.rate - (now - self._started_at)
 
     async def _command(self, kind: str) -> None:
@@ -212,14 +221,14 @@ class Listener:
         resampler = self._played_resamplers.get(output_format.rate)
         if resampler is None:
             resampler = self._played_resamplers[output_format.rate] = StreamResampler(output_format.rate, SAMPLE_RATE)
-        await self._enqueue(_Played(resampler.process(output_format.decode(data))))
+        await self._enqueue(_Played(resampler.process(output_format.decode(data)), time.monotonic()))
 
     async def not_played(self) -> None:
         """The audio sent lately will not play after all (the answer was cut off)."""
         if self.echo is not None:
-            await self._enqueue(_Played(None))
+            await self._enqueue(_Played(None, time.monotonic()))
 
-    async def _enqueue(self, item: np.ndarray | _Command | _Played) -> None:
+    async def _enqueue(self, item: _Heard | _Command | _Played) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="listener")
         await self._queue.put(item)
@@ -256,11 +265,12 @@ class Listener:
     async def _emit(self, event: ListenerEvent) -> None:
         await self.events.put(event)
 
-    def _listen(self, samples: np.ndarray) -> list[tuple[np.ndarray | None, float, list[TurnEvent]]]:
+    def _listen(self, batch: list[_Heard]) -> list[tuple[np.ndarray | None, float, list[TurnEvent]]]:
         """Each window with its speech probability and the turn events it caused (push-to-talk: no windows)."""
-        chunk = self._resampler.process(samples)
-        if self._canceller is not None:
-            chunk = self._canceller.capture(chunk)
+        canceller, chunks = self._canceller, [self._resampler.process(heard.samples) for heard in batch]
+        if canceller is not None:
+            chunks = [canceller.capture(chunk, heard.at) for chunk, heard in zip(chunks, batch)]
+        chunk = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         detector = self._detector
         if isinstance(detector, ManualTurns):
             return [(None, 0.0, detector.feed(chunk))]
@@ -268,7 +278,7 @@ class Listener:
 
     async def _run(self) -> None:
         while True:
-            batch: list[np.ndarray] = []
+            batch: list[_Heard] = []
             item = await self._queue.get()
             while True:
                 if isinstance(item, _Command):
@@ -286,12 +296,11 @@ class Listener:
                 item = self._queue.get_nowait()
             await self._hear(batch)
 
-    async def _hear(self, batch: list[np.ndarray]) -> None:
+    async def _hear(self, batch: list[_Heard]) -> None:
         if not batch:
             return
-        samples = np.concatenate(batch) if len(batch) > 1 else batch[0]
         try:
-            windows = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, samples)
+            windows = await asyncio.get_running_loop().run_in_executor(self.models.vad_pool, self._listen, batch)
         except Exception:
             log.exception("voice activity detection failed; chunk skipped")
             return
@@ -326,9 +335,9 @@ class Listener:
         if self._canceller is None:
             return
         if played.samples is None:
-            self._canceller.forget_reference()
+            self._canceller.forget_reference(played.at)
         else:
-            self._canceller.played(played.samples)
+            self._canceller.played(played.samples, played.at)
 
     async def _run_command(self, command: _Command) -> None:
         try:

@@ -60,11 +60,14 @@ def mix(*layers: tuple[int, np.ndarray]) -> np.ndarray:
 
 
 def cancelled(microphone: np.ndarray, played: np.ndarray, chunk: int = 320) -> np.ndarray:
-    """The microphone through a fresh echo canceller, fed in 20 ms chunks as a call delivers it."""
+    """The microphone through a fresh echo canceller, fed in 20 ms chunks as a call delivers it, on a steady clock.
+
+    Each played chunk is sent as the microphone chunk of the same stretch of time begins; that one arrives as it ends.
+    """
     canceller, out = EchoCanceller(), []
     for i in range(0, len(microphone), chunk):
-        canceller.played(played[i : i + chunk])
-        out.append(canceller.capture(microphone[i : i + chunk]))
+        canceller.played(played[i : i + chunk], i / 16000)
+        out.append(canceller.capture(microphone[i : i + chunk], (i + chunk) / 16000))
     return np.concatenate(out)
 
 

@@ -88,12 +88,53 @@ class TwilioPeer:
         data = encode_for(ULAW, samples_16k)
         started = time.monotonic()
         for offset in range(0, len(data), FRAME_BYTES):
-            self._chunk += 1
-            await self.send({"event": "media", "streamSid": self.stream_sid, "media": {
-                "track": "inbound", "chunk": str(self._chunk), "timestamp": str(self._chunk * FRAME_MS),
-                "payload": base64.b64encode(data[offset:offset + FRAME_BYTES]).decode(),
-            }})
+            await self.send_media(data[offset:offset + FRAME_BYTES])
             await asyncio.sleep(max(0.0, started + (offset // FRAME_BYTES + 1) * FRAME_MS / 1000 - time.monotonic()))
+
+    async def send_media(self, mulaw: bytes) -> None:
+        """Send one media frame of mu-law audio now."""
+        self._chunk += 1
+        await self.send({"event": "media", "streamSid": self.stream_sid, "media": {
+            "track": "inbound", "chunk": str(self._chunk), "timestamp": str(self._chunk * FRAME_MS),
+            "payload": base64.b64encode(mulaw).decode(),
+        }})
+
+    async def on_speaker(self, seconds: float, level_db: float | None = -20.0, delay_ms: int = 40,
+                         speech: np.ndarray | None = None, speech_after_s: float = 0.0) -> float | None:
+        """The caller's phone on speaker for `seconds`: the microphone picks up what the phone plays, `delay_ms`
+        late at `level_db` (None: nothing, a headset), and the caller saying `speech` (16 kHz) `speech_after_s`
+        into the first audio it plays.
+
+        Like Twilio, a 20 ms frame goes out every 20 ms on a steady clock, silence included. The phone
+        plays each frame of the server's as soon as it arrived and the one before it has played, and
+        drops what it has not played on `clear`. Returns when the caller began to speak (monotonic clock).
+        """
+        rate, frame, delay = ULAW.rate, FRAME_BYTES, delay_ms * ULAW.rate // 1000
+        frames = round(seconds * 1000 / FRAME_MS)
+        loudspeaker = np.zeros(frames * frame + rate, dtype=np.float32)  # what the phone plays, from `started` on
+        voice = np.zeros(0, np.float32) if speech is None else resample(speech, 16000, rate).astype(np.float32)
+        voice_at: int | None = None  # where the caller starts speaking, on the same timeline
+        started, seen, playing_until = time.monotonic(), 0, 0.0
+        for tick in range(frames):
+            for received in self.received[seen:]:
+                if received.message["event"] == "media":
+                    samples = ULAW.decode(base64.b64decode(received.message["media"]["payload"])).astype(np.float32)
+                    begins = max(playing_until, received.at)
+                    playing_until = begins + len(samples) / rate
+                    at = max(0, round((begins - started) * rate))
+                    loudspeaker[at : at + len(samples)] = samples[: len(loudspeaker) - at]
+                    voice_at = at + round(speech_after_s * rate) if voice_at is None else voice_at
+                elif received.message["event"] == "clear":
+                    loudspeaker[max(0, round((received.at - started) * rate)) :] = 0
+                    playing_until = received.at
+            seen = len(self.received)
+            start = tick * frame
+            microphone = _window(loudspeaker, start - delay, frame) * (0.0 if level_db is None else 10 ** (level_db / 20))
+            if voice_at is not None:
+                microphone += _window(voice, start - voice_at, frame)
+            await self.send_media(ULAW.encode(np.clip(microphone, -32768, 32767).astype(np.int16)))
+            await asyncio.sleep(max(0.0, started + (tick + 1) * FRAME_MS / 1000 - time.monotonic()))
+        return None if speech is None or voice_at is None else started + voice_at / rate
 
     async def press(self, digit: str) -> None:
         """A keypad press."""
@@ -180,6 +221,15 @@ class TwilioPeer:
         """Close the socket without a `stop` (a dropped connection)."""
         await self.connection.close()
         await asyncio.gather(self._reader, *self._pending_marks.values(), return_exceptions=True)
+
+
+def _window(track: np.ndarray, start: int, length: int) -> np.ndarray:
+    """`length` samples of `track` from `start` on, silence where the track is not."""
+    window = np.zeros(length, dtype=np.float32)
+    low, high = max(0, -start), min(length, len(track) - start)
+    if low < high:
+        window[low:high] = track[start + low : start + high]
+    return window
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:

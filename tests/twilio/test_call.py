@@ -14,6 +14,7 @@ from server.twilio.call import KEYPAD_NOTE
 from server.twilio.playback import FRAME_MS, LEAD_MS
 from server.twilio.signature import compute_signature
 from tests.audio.speech_data import SCRIPT, read_wav, silence, word_error_rate
+from tests.audio.turn_clips import read_clip
 from tests.conftest import running_server
 from tests.fakes.llm_server import ScriptedLLM, Text
 from tests.twilio.peer import FRAME_BYTES, TwilioPeer, eventually, stored_history
@@ -218,3 +219,42 @@ async def test_malformed_events_close_that_stream_with_a_reason_and_other_calls_
     assert healthy.connection.close_code is None
     await healthy.stop()
     assert (await healthy.closed())[0] == 1000
+
+
+def _question() -> np.ndarray:
+    """A question that ends where the speakerphone's continuous audio takes over."""
+    return np.concatenate([silence(300), read_wav("speech02.wav")])
+
+
+async def test_the_answer_coming_back_as_echo_does_not_interrupt_it(server, llm: ScriptedLLM, redis_url: str) -> None:
+    llm.script(Text(ANSWER))
+    peer = await TwilioPeer.call(_url(server))
+    await peer.speak(_question())
+    await peer.on_speaker(seconds=8.0, level_db=-20.0, delay_ms=40)
+    assert peer.count("clear") == 0, "the agent's own voice interrupted it"
+    assert len(llm.requests) == 1, "the agent's own voice was taken for the caller's"
+    stored = await stored_history(redis_url)
+    assert [(content, interrupted) for role, content, _, interrupted in stored if role == "assistant"] == [(ANSWER, False)]
+
+
+async def test_a_caller_talking_over_the_echo_still_interrupts(server, llm: ScriptedLLM, redis_url: str) -> None:
+    llm.script(Text(LONG_ANSWER), Text("Sure, go ahead."))
+    peer = await TwilioPeer.call(_url(server))
+    await peer.speak(_question())
+    await peer.on_speaker(seconds=10.0, level_db=-20.0, delay_ms=40, speech=read_clip("interrupt_wait_stop.wav"), speech_after_s=3.0)
+    assert peer.count("clear") == 1
+    [heard] = await _interrupted_answers(redis_url)
+    assert heard and LONG_ANSWER.startswith(heard) and len(heard) < len(LONG_ANSWER)
+
+
+async def test_a_backchannel_during_the_answer_lets_it_play_to_the_end(server, llm: ScriptedLLM, redis_url: str) -> None:
+    llm.script(Text(ANSWER))
+    peer = await TwilioPeer.call(_url(server))
+    await peer.speak(_question())
+    await peer.on_speaker(seconds=8.0, level_db=None, speech=read_clip("backchannel_uhhuh.wav"), speech_after_s=1.0)
+    assert peer.count("clear") == 0, f"the backchannel interrupted the answer, heard as {[r['messages'][-1] for r in llm.requests[1:]]}"
+    assert len(peer.echoed) == len(_chunks(ANSWER)), "every chunk of the answer played"
+    assert len(llm.requests) == 1, "the backchannel was answered"
+    stored = await stored_history(redis_url)
+    assert [(role, content, interrupted) for role, content, _, interrupted in stored] == [
+        ("user", llm.requests[0]["messages"][-1]["content"], False), ("assistant", ANSWER, False)]
