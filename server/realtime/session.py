@@ -37,6 +37,7 @@ from pydantic import BaseModel
 
 from agent.voice_agent import VoiceAgent
 from memory.conversations import Conversation
+from memory.redis_client import OUTAGE_ERRORS
 from memory.records import AgentRecord
 from server.ids import new_id
 from server.realtime import items
@@ -48,6 +49,7 @@ from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEv
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
 from server.voice.conversation import ConversationEngine
+MEMORY_UNAVAILABLE="x"
 from server.voice.events import (
     ConversationError,
     ConversationEvent,
@@ -145,6 +147,14 @@ class RealtimeSession:
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one incoming frame; problems become `error` events, never exceptions."""
         event = parse_client_frame(frame, self.beta)
+        try:
+            await self._handle(event)
+        except OUTAGE_ERRORS as exc:  # the session lives on: the client may try again once Redis is back
+            log.warning("realtime event %s: %s (%s)", getattr(event, "type", "?"), MEMORY_UNAVAILABLE, exc)
+            await self.error(f"{MEMORY_UNAVAILABLE}: this event was not applied; try again", "memory_unavailable",
+                             getattr(event, "event_id", None))
+
+    async def _handle(self, event: BaseModel | PlainTextUtterance | ProtocolError) -> None:
         match event:
             case ProtocolError():
                 await self.error(event.message, event.code, event.event_id, event.param)

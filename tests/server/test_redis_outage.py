@@ -1,0 +1,99 @@
+"""A Redis outage mid-call: a short one goes unnoticed, a long one costs one apology and loses nothing completed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio.codecs import AudioFormat
+from server.app import Gateway
+from server.config import Settings
+from server.voice.conversation import LOST_WORDS_APOLOGY
+from tests.audio.speech_data import read_wav, silence
+from tests.conftest import conversation_history, running_server, ws_url
+from tests.fakes.llm_server import ScriptedLLM, Text
+from tests.realtime_client import RealtimeTestClient
+from tests.redis_fixture import RedisProcess
+from tests.voice_client import stream, voice_session
+
+PCM24 = AudioFormat("audio/pcm", 24000)
+FIRST_ANSWER = "The museum opens at ten."
+LAST_ANSWER = "Yes, I am still here."
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test alone, which it stops and starts again (same port, same AOF)."""
+    process = RedisProcess(tmp_path / "outage-redis")
+    process.start()
+    yield process
+    process.stop()
+
+
+def _utterance(name: str) -> np.ndarray:
+    return np.concatenate([silence(300), read_wav(name), silence(1500)])
+
+
+async def _back_after(redis: RedisProcess, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(redis.start)
+
+
+@pytest.fixture
+async def short_budget_server(settings: Settings, own_redis: RedisProcess) -> AsyncIterator[Gateway]:
+    """A server on `own_redis` that gives up on Redis after 1 s, well within a 5 s outage."""
+    async with running_server(settings.model_copy(update={"redis_url": own_redis.url, "redis_retry_budget_s": 1.0})) as gateway:
+        yield gateway
+
+
+async def test_words_spoken_during_a_long_outage_get_an_apology_and_the_call_goes_on(
+    short_budget_server: Gateway, own_redis: RedisProcess, llm: ScriptedLLM,
+) -> None:
+    llm.script(Text(FIRST_ANSWER), Text(LAST_ANSWER))
+    client = await RealtimeTestClient.open(ws_url(short_budget_server), voice_session(PCM24))
+    _, first = await client.ask("When does the museum open?")
+    assert first[-1]["response"]["status"] == "completed"
+
+    own_redis.stop()
+    back = asyncio.create_task(_back_after(own_redis, 5.0))
+    await stream(client, PCM24, _utterance("speech01.wav"))
+    during = await client.until_type("response.done", timeout=60)
+    await back
+
+    assert [e["error"]["code"] for e in during if e["type"] == "error"] == ["memory_unavailable"]
+    assert any(e["type"] == "response.output_audio.delta" for e in during)
+    assert next(e["transcript"] for e in during if e["type"] == "response.output_audio_transcript.done") == LOST_WORDS_APOLOGY
+    assert len(llm.requests) == 1, "words that could not be stored are not answered"
+
+    _, after = await client.ask("Are you still there?")
+    await client.close()
+    assert after[-1]["response"]["status"] == "completed"
+    context = llm.requests[-1]["messages"]
+    assert {"role": "user", "content": "When does the museum open?"} in context
+    assert {"role": "assistant", "content": FIRST_ANSWER} in context
+    stored = [(m.role, m.content) for m in await conversation_history(own_redis.url)]
+    assert stored == [("user", "When does the museum open?"), ("assistant", FIRST_ANSWER),
+                      ("user", "Are you still there?"), ("assistant", LAST_ANSWER)]
+
+
+async def test_an_outage_shorter_than_the_retry_budget_goes_unnoticed(
+    settings: Settings, own_redis: RedisProcess, llm: ScriptedLLM,
+) -> None:
+    llm.script(Text(FIRST_ANSWER))
+    text_only = settings.model_copy(update={"redis_url": own_redis.url, "redis_retry_budget_s": 6.0, "speech": False})
+    async with running_server(text_only) as gateway:
+        client = await RealtimeTestClient.open(ws_url(gateway))
+        own_redis.stop()
+        back = asyncio.create_task(_back_after(own_redis, 4.0))
+        text, events = await client.ask("When does the museum open?")
+        await back
+        await client.close()
+    assert not [e for e in events if e["type"] == "error"]
+    assert events[-1]["response"]["status"] == "completed"
+    assert text == FIRST_ANSWER
+    stored = [(m.role, m.content) for m in await conversation_history(own_redis.url)]
+    assert stored == [("user", "When does the museum open?"), ("assistant", FIRST_ANSWER)]
