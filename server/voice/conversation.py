@@ -515,6 +515,9 @@ class ConversationEngine:
         except ReplyInProgress as exc:
             await self.emit(ConversationError(f"conversation already has an active response in progress: {exc}",
                                               "conversation_already_has_active_response"))
+        except OUTAGE_ERRORS as exc:  # the conversation's lease could not be taken
+            log.warning("reply not started: %s (%s)", MEMORY_UNAVAILABLE, exc)
+            await self.emit(ConversationError(f"{MEMORY_UNAVAILABLE}: the response could not start", "memory_unavailable"))
 
     async def _claim(self, reply_id: str) -> ReplyLease | None:
         if self.claim is None:

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 
 from audio.codecs import AudioFormat
+from audio.stt import get_transcriber
 from server.app import Gateway
 from server.config import Settings
 from server.voice.conversation import LOST_WORDS_APOLOGY
-from tests.audio.speech_data import read_wav, silence
+from tests.audio.speech_data import SCRIPT, read_wav, silence, word_error_rate
 from tests.conftest import conversation_history, running_server, ws_url
 from tests.fakes.llm_server import ScriptedLLM, Text
 from tests.realtime_client import RealtimeTestClient
 from tests.redis_fixture import RedisProcess
+from tests.twilio.peer import TwilioPeer
 from tests.voice_client import stream, voice_session
 
 PCM24 = AudioFormat("audio/pcm", 24000)
@@ -41,6 +43,17 @@ def _utterance(name: str) -> np.ndarray:
 async def _back_after(redis: RedisProcess, seconds: float) -> None:
     await asyncio.sleep(seconds)
     await asyncio.to_thread(redis.start)
+
+
+async def _conversation_opened(redis: RedisProcess) -> None:
+    """Wait until the call's conversation is stored (its `start` was handled)."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                await conversation_history(redis.url)
+                return
+            except (AssertionError, ValueError):
+                await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -78,6 +91,28 @@ async def test_words_spoken_during_a_long_outage_get_an_apology_and_the_call_goe
     stored = [(m.role, m.content) for m in await conversation_history(own_redis.url)]
     assert stored == [("user", "When does the museum open?"), ("assistant", FIRST_ANSWER),
                       ("user", "Are you still there?"), ("assistant", LAST_ANSWER)]
+
+
+async def test_a_phone_caller_whose_words_cannot_be_stored_hears_the_apology_and_stays_on_the_line(
+    short_budget_server: Gateway, own_redis: RedisProcess, llm: ScriptedLLM,
+) -> None:
+    llm.script(Text(FIRST_ANSWER))
+    peer = await TwilioPeer.call(f"ws://127.0.0.1:{short_budget_server.port}/v1/twilio")
+    await _conversation_opened(own_redis)
+
+    own_redis.stop()
+    back = asyncio.create_task(_back_after(own_redis, 5.0))
+    await peer.speak(_utterance("speech01.wav"))
+    await peer.until(lambda: peer.count("mark") > 0, timeout=30)
+    await peer.until_quiet(1.0)
+    apology = get_transcriber().transcribe(peer.audio_16k())
+    await back
+
+    await peer.speak(_utterance("speech05.wav"))
+    await peer.until(lambda: len(llm.requests) == 1, timeout=30)
+    await peer.hang_up()
+    assert word_error_rate(LOST_WORDS_APOLOGY, apology) <= 0.3, apology
+    assert word_error_rate(SCRIPT["speech05.wav"], llm.requests[0]["messages"][-1]["content"]) <= 0.25
 
 
 async def test_an_outage_shorter_than_the_retry_budget_goes_unnoticed(
