@@ -48,8 +48,7 @@ from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
-from server.voice.conversation import ConversationEngine
-MEMORY_UNAVAILABLE="x"
+from server.voice.conversation import MEMORY_UNAVAILABLE, ConversationEngine
 from server.voice.events import (
     ConversationError,
     ConversationEvent,

@@ -27,8 +27,7 @@ from server.twilio.caller_token import CallerTokens
 from server.twilio.protocol import (
     MULAW_ENCODING, MULAW_RATE, Dtmf, InboundMessage, Mark, Media, MediaStream, Start, StartInfo, Unknown,
 )
-from server.voice.conversation import ConversationEngine
-MEMORY_UNAVAILABLE="x"
+from server.voice.conversation import MEMORY_UNAVAILABLE, ConversationEngine
 from server.voice.events import (
     ConversationError,
     ConversationEvent,

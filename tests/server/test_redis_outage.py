@@ -77,7 +77,8 @@ async def test_words_spoken_during_a_long_outage_get_an_apology_and_the_call_goe
     during = await client.until_type("response.done", timeout=60)
     await back
 
-    assert [e["error"]["code"] for e in during if e["type"] == "error"] == ["memory_unavailable"]
+    [error] = [e["error"] for e in during if e["type"] == "error"]
+    assert error["code"] == "memory_unavailable" and "Redis" in error["message"]
     assert any(e["type"] == "response.output_audio.delta" for e in during)
     assert next(e["transcript"] for e in during if e["type"] == "response.output_audio_transcript.done") == LOST_WORDS_APOLOGY
     assert len(llm.requests) == 1, "words that could not be stored are not answered"
@@ -130,3 +131,24 @@ async def test_an_outage_shorter_than_the_retry_budget_goes_unnoticed(
     assert text == FIRST_ANSWER
     stored = [(m.role, m.content) for m in await conversation_history(own_redis.url)]
     assert stored == [("user", "When does the museum open?"), ("assistant", FIRST_ANSWER)]
+
+
+async def test_a_typed_message_during_a_long_outage_is_refused_with_a_reason_and_the_session_goes_on(
+    settings: Settings, own_redis: RedisProcess, llm: ScriptedLLM,
+) -> None:
+    llm.script(Text(LAST_ANSWER))
+    text_only = settings.model_copy(update={"redis_url": own_redis.url, "redis_retry_budget_s": 1.0, "speech": False})
+    async with running_server(text_only) as gateway:
+        client = await RealtimeTestClient.open(ws_url(gateway))
+        own_redis.stop()
+        await client.send({"type": "conversation.item.create", "event_id": "lost", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "When does the museum open?"}]}})
+        [refusal] = [e for e in await client.until_type("error") if e["type"] == "error"]
+        await asyncio.to_thread(own_redis.start)
+        _, after = await client.ask("Are you still there?")
+        await client.close()
+    assert refusal["error"]["code"] == "memory_unavailable" and refusal["error"]["event_id"] == "lost"
+    assert "Redis" in refusal["error"]["message"]
+    assert after[-1]["response"]["status"] == "completed"
+    stored = [(m.role, m.content) for m in await conversation_history(own_redis.url)]
+    assert stored == [("user", "Are you still there?"), ("assistant", LAST_ANSWER)]
