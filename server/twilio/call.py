@@ -83,7 +83,7 @@ class TwilioCall:
             await self._handle(message)
         except OUTAGE_ERRORS as exc:
             if self._engine is None:
-                raise CallRefused(f"{MEMORY_UNAVAILABLE}; call again later", CloseCode.TRY_AGAIN_LATER) from exc
+                raise  # the call cannot start (`serve_call` closes it 1013)
             log.warning("call %s: a %s event was not applied: %s (%s)", self._call_sid(), type(message).__name__, MEMORY_UNAVAILABLE, exc)
 
     async def _handle(self, message: InboundMessage | Unknown) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from audio.codecs import AudioFormat
 from audio.stt import get_transcriber
@@ -152,3 +154,16 @@ async def test_a_typed_message_during_a_long_outage_is_refused_with_a_reason_and
     assert after[-1]["response"]["status"] == "completed"
     stored = [(m.role, m.content) for m in await conversation_history(own_redis.url)]
     assert stored == [("user", "Are you still there?"), ("assistant", LAST_ANSWER)]
+
+
+async def test_a_connection_opened_during_a_long_outage_is_closed_with_try_again_later(
+    settings: Settings, own_redis: RedisProcess, llm: ScriptedLLM,
+) -> None:
+    text_only = settings.model_copy(update={"redis_url": own_redis.url, "redis_retry_budget_s": 1.0, "speech": False})
+    async with running_server(text_only) as gateway:
+        own_redis.stop()
+        async with connect(ws_url(gateway)) as connection:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(connection.recv(), 10)
+    assert connection.close_code == 1013
+    assert connection.close_reason is not None and "Redis" in connection.close_reason
