@@ -167,3 +167,22 @@ async def test_a_connection_opened_during_a_long_outage_is_closed_with_try_again
                 await asyncio.wait_for(connection.recv(), 10)
     assert connection.close_code == 1013
     assert connection.close_reason is not None and "Redis" in connection.close_reason
+
+
+async def test_an_answer_that_cannot_be_stored_fails_with_a_reason_and_its_question_is_kept(
+    settings: Settings, own_redis: RedisProcess, llm: ScriptedLLM,
+) -> None:
+    llm.script(Text(FIRST_ANSWER, delay=0.2), Text(LAST_ANSWER))
+    text_only = settings.model_copy(update={"redis_url": own_redis.url, "redis_retry_budget_s": 1.0, "speech": False})
+    async with running_server(text_only) as gateway:
+        client = await RealtimeTestClient.open(ws_url(gateway))
+        await client.say("When does the museum open?")
+        await client.until_type("response.output_text.delta")
+        own_redis.stop()
+        during = await client.until_type("response.done")
+        await asyncio.to_thread(own_redis.start)
+        await client.ask("Are you still there?")
+        await client.close()
+    assert during[-1]["response"]["status"] == "failed"
+    assert [e["error"]["code"] for e in during if e["type"] == "error"] == ["memory_unavailable"]
+    assert {"role": "user", "content": "When does the museum open?"} in llm.requests[-1]["messages"]
