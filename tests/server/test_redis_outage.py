@@ -110,8 +110,11 @@ async def test_a_phone_caller_whose_words_cannot_be_stored_hears_the_apology_and
 
     own_redis.stop()
     back = asyncio.create_task(_back_after(own_redis, 5.0))
-    await peer.speak(np.concatenate([_utterance("speech01.wav"), silence(8000)]))  # Twilio streams the silence too
-    await back
+    talking = asyncio.create_task(peer.speak(np.concatenate([_utterance("speech01.wav"), silence(30_000)])))  # Twilio streams silence too
+    await peer.until(lambda: peer.count("mark") > 0, timeout=30)
+    await peer.until_quiet(1.0)
+    talking.cancel()
+    await asyncio.wait({talking, back})
     apology = peer.audio_16k()
 
     await peer.speak(_utterance("speech05.wav"))
