@@ -3,13 +3,16 @@
 A response holds a lease: a Redis key of its conversation (`SET NX` with a TTL) whose value
 is the response id. The holder renews it while the response runs and deletes it when done;
 a process that dies mid-response leaves a key that expires after the TTL. Different
-conversations never share a key, so different callers never wait for each other.
+conversations never share a key, so different callers never wait for each other. A lease
+whose release failed (Redis was down) is remembered, so the same process takes its key back
+at once rather than making the conversation's next response wait for the TTL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -33,6 +36,7 @@ class ResponseLease:
     key: str
     response_id: str
     ttl_s: float
+    unreleased: dict[str, float]  # response id -> when its key expires anyway (monotonic), shared by every lease
     _renewal: asyncio.Task[None] | None = field(default=None, init=False)
 
     def start(self) -> None:
@@ -56,6 +60,10 @@ class ResponseLease:
             await self.redis.eval(_RELEASE, 1, self.key, self.response_id)
         except RedisError as exc:  # the key expires by itself after the TTL
             log.warning("response %s: cannot release its conversation lease (%s)", self.response_id, exc)
+            now = time.monotonic()
+            for expired in [r for r, until in self.unreleased.items() if until < now]:
+                del self.unreleased[expired]
+            self.unreleased[self.response_id] = now + self.ttl_s
 
 
 class ConversationBusyError(RuntimeError):
@@ -72,16 +80,21 @@ class ResponseLocks:
     def __init__(self, redis: Redis, ttl_s: float = LEASE_TTL_S) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
+        self._unreleased: dict[str, float] = {}
 
     async def acquire(self, conversation: Conversation, response_id: str) -> ResponseLease:
         """Claim the conversation for `response_id`; raises `ConversationBusyError` while another response holds it."""
         key = keys.responding(conversation.id)
         for _ in range(2):  # the holder may finish between our SET and GET: then try once more
             if await self._redis.set(key, response_id, nx=True, px=int(self._ttl_s * 1000)):
-                lease = ResponseLease(self._redis, key, response_id, self._ttl_s)
+                lease = ResponseLease(self._redis, key, response_id, self._ttl_s, self._unreleased)
                 lease.start()
                 return lease
-            running = await self._redis.get(key)
-            if running is not None:
-                raise ConversationBusyError(running.decode() if isinstance(running, bytes) else running)
+            raw = await self._redis.get(key)
+            running = raw.decode() if isinstance(raw, bytes) else raw
+            if running in self._unreleased:  # ours, ended while Redis was down: free it and try again
+                del self._unreleased[running]
+                await self._redis.eval(_RELEASE, 1, key, running)
+            elif running is not None:
+                raise ConversationBusyError(running)
         raise ConversationBusyError("another response")

@@ -16,6 +16,7 @@ from websockets.http11 import Request, Response
 
 from server.agent_names import resolve_agent
 from memory.conversations import CallerIdError
+from memory.redis_client import OUTAGE_ERRORS
 from server.agents_api import agents_response, is_agents_path
 from server.auth import SUBPROTOCOL_KEY_PREFIX, presented_key
 from server.chat.routes import MODELS_PATH, ChatCompletions, is_chat_path
@@ -42,6 +43,7 @@ from server.static_files import is_static_path, static_response
 from server.twilio.connection import TWILIO_PATH, serve_call
 from server.websocket_io import InboundLimits, close_reason, frames, sender
 from server.twilio.voice_webhook import VOICE_WEBHOOK_PATH, VoiceWebhookRequest, answer_voice_webhook
+from server.voice.conversation import MEMORY_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,9 @@ class Gateway:
         except Refused as exc:
             log.warning("realtime connection refused: %s", exc)
             await connection.close(exc.code, close_reason(str(exc)))
+        except OUTAGE_ERRORS as exc:  # opening the session; once it runs, the session handles outages itself
+            log.warning("realtime connection refused: %s (%s)", MEMORY_UNAVAILABLE, exc)
+            await connection.close(CloseCode.TRY_AGAIN_LATER, f"{MEMORY_UNAVAILABLE}; try again later")
 
     async def _realtime(self, connection: ServerConnection, owner: str, grant: ClientSecretGrant | None) -> None:
         request = connection.request

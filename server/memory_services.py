@@ -162,9 +162,7 @@ class MemoryServices:
 
     async def close(self) -> None:
         """Stop the worker (running jobs get a grace period, then stay queued) and close archival memory."""
-        for worker in (self.worker, self.request_worker):
-            if worker is not None:
-                await worker.stop()
+        await asyncio.gather(*(worker.stop() for worker in (self.worker, self.request_worker) if worker is not None))
         if self.archive is not None:
             await self.archive.close()
 

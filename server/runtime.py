@@ -26,6 +26,7 @@ from memory.agents import AgentStore
 from memory.conversations import Conversation, ConversationStore
 from memory.messages import MessageStore
 from memory.records import AgentRecord
+from memory.redis_client import connect as connect_redis
 from memory.redis_server import EmbeddedRedis
 from memory.response_lock import ResponseLocks
 from server.auth import KeyRing
@@ -87,7 +88,7 @@ class Runtime:
         if url is None:
             embedded = EmbeddedRedis(settings.data_dir)
             url = await asyncio.to_thread(embedded.start)
-        redis = Redis.from_url(url)
+        redis = connect_redis(url, settings.redis_retry_budget_s)
         await redis.ping()
         agents, messages = AgentStore(redis), MessageStore(redis)
         models: dict[ModelEndpoint, ChatModel] = {}

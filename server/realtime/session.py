@@ -37,6 +37,7 @@ from pydantic import BaseModel
 
 from agent.voice_agent import VoiceAgent
 from memory.conversations import Conversation
+from memory.redis_client import OUTAGE_ERRORS
 from memory.records import AgentRecord
 from server.ids import new_id
 from server.realtime import items
@@ -47,7 +48,7 @@ from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
-from server.voice.conversation import ConversationEngine
+from server.voice.conversation import MEMORY_UNAVAILABLE, ConversationEngine
 from server.voice.events import (
     ConversationError,
     ConversationEvent,
@@ -145,6 +146,14 @@ class RealtimeSession:
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one incoming frame; problems become `error` events, never exceptions."""
         event = parse_client_frame(frame, self.beta)
+        try:
+            await self._handle(event)
+        except OUTAGE_ERRORS as exc:  # the session lives on: the client may try again once Redis is back
+            log.warning("realtime event %s: %s (%s)", getattr(event, "type", "?"), MEMORY_UNAVAILABLE, exc)
+            await self.error(f"{MEMORY_UNAVAILABLE}: this event was not applied; try again", "memory_unavailable",
+                             getattr(event, "event_id", None))
+
+    async def _handle(self, event: BaseModel | PlainTextUtterance | ProtocolError) -> None:
         match event:
             case ProtocolError():
                 await self.error(event.message, event.code, event.event_id, event.param)

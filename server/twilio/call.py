@@ -21,11 +21,14 @@ from websockets.frames import CloseCode
 from audio.echo import EchoSettings
 from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
+from memory.redis_client import OUTAGE_ERRORS
 from server.runtime import VoiceServices
 from server.twilio.playback import TWILIO_FORMAT, TWILIO_OUTPUT
 from server.twilio.caller_token import CallerTokens
-from server.twilio.protocol import MULAW_ENCODING, MULAW_RATE, Dtmf, Mark, Media, MediaStream, Start, StartInfo, Unknown
-from server.voice.conversation import ConversationEngine
+from server.twilio.protocol import (
+    MULAW_ENCODING, MULAW_RATE, Dtmf, InboundMessage, Mark, Media, MediaStream, Start, StartInfo, Unknown,
+)
+from server.voice.conversation import MEMORY_UNAVAILABLE, ConversationEngine
 from server.voice.events import (
     ConversationError,
     ConversationEvent,
@@ -77,6 +80,14 @@ class TwilioCall:
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one frame from Twilio; raises ProtocolViolation or CallRefused when the stream must close."""
         message = self.stream.receive(frame)
+        try:
+            await self._handle(message)
+        except OUTAGE_ERRORS as exc:
+            if self._engine is None:
+                raise  # the call cannot start (`serve_call` closes it 1013)
+            log.warning("call %s: a %s event was not applied: %s (%s)", self._call_sid(), type(message).__name__, MEMORY_UNAVAILABLE, exc)
+
+    async def _handle(self, message: InboundMessage | Unknown) -> None:
         match message:
             case Media() if message.media.track == "inbound":
                 await self.engine.append_audio(message.media.payload)

@@ -15,12 +15,14 @@ from contextlib import aclosing
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
+from memory.redis_client import OUTAGE_ERRORS
 from server.admission import Admission, Refused
 from server.runtime import Runtime
 from server.twilio.call import CallRefused, TwilioCall
 from server.twilio.caller_token import caller_tokens
 from server.twilio.protocol import MediaStream, ProtocolViolation, Start
 from server.twilio.signature import request_is_from_twilio
+from server.voice.conversation import MEMORY_UNAVAILABLE
 from server.websocket_io import InboundLimits, close_reason, frames, peer_address, sender
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ async def serve_call(runtime: Runtime, connection: ServerConnection, admission: 
     except (CallRefused, Refused) as exc:
         log.warning("Twilio stream refused: %.300r", str(exc))
         await connection.close(exc.code, close_reason(str(exc)))
+    except OUTAGE_ERRORS as exc:  # before the call started; once it runs, the call handles outages itself
+        log.warning("Twilio stream refused: %s (%s)", MEMORY_UNAVAILABLE, exc)
+        await connection.close(CloseCode.TRY_AGAIN_LATER, f"{MEMORY_UNAVAILABLE}; call again later")
     await connection.close()
 
 

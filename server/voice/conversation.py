@@ -30,6 +30,7 @@ from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
 from audio.interruption import Ignore, Interrupt, Pause, Resume
 from audio.turns import WindowScorer
 from memory.records import MessageRecord
+from memory.redis_client import OUTAGE_ERRORS
 from memory.response_lock import ConversationBusyError
 from server.ids import new_id
 from server.metrics import RESPONSES, observe_turn
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_DEADLINE_S = 5.0
 LOST_WORDS_APOLOGY = "Sorry, I could not hear that. Could you say it again?"
+MEMORY_UNAVAILABLE = "the conversation memory (Redis) is unreachable"
 _SPOKEN_REPLIES_KEPT = 8  # recent spoken replies a client may still truncate
 _END_NOW = 2**62  # a position past any held turn's deadline
 
@@ -354,7 +356,10 @@ class ConversationEngine:
             await asyncio.wait({reply.ending}, timeout=CLOSE_DEADLINE_S)
         self._cancel_turn_deadline()
         for ended in self._endpointer.utterance("", 0, _END_NOW):  # words held for the rest of their turn: kept, unanswered
-            await self.agent.add_user_message(ended.text)
+            try:
+                await self.agent.add_user_message(ended.text)
+            except OUTAGE_ERRORS as exc:
+                log.warning("words held at hang-up not stored: %s (%s)", MEMORY_UNAVAILABLE, exc)
         await self._tasks.close(CLOSE_DEADLINE_S)
         self._spoken.clear()
 
@@ -365,6 +370,8 @@ class ConversationEngine:
             event = await listener.events.get()
             try:
                 await self._heard(event)
+            except OUTAGE_ERRORS as exc:
+                log.warning("handling %s: %s (%s)", type(event).__name__, MEMORY_UNAVAILABLE, exc)
             except Exception:  # a bug in one event must not stop the listening
                 log.exception("handling %s failed", type(event).__name__)
             finally:
@@ -436,16 +443,13 @@ class ConversationEngine:
             case heard.Transcribed():
                 await self.emit(Transcribed(event.item_id, event.text))
                 if event.error is not None:
-                    await self.emit(ConversationError(event.error, "speech_unavailable"))
-                    if self.options.output is not None and self._can(ReplyInput.START):
-                        await self._start_unasked(event, script=LOST_WORDS_APOLOGY)
+                    await self._apologise(ConversationError(event.error, "speech_unavailable"), event)
                 if self.options.endpointing is not None and event.respond:
                     self._endpointer.settings = self.options.endpointing
                     await self._end_of_turn(self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic())), event)
                     return
-                if not event.text:
+                if not event.text or not await self._store_heard(event.text, event):
                     return
-                await self.agent.add_user_message(event.text)
                 if event.respond and self.options.auto_respond and self._can(ReplyInput.START):
                     await self._start_unasked(event)
 
@@ -457,9 +461,27 @@ class ConversationEngine:
                     self._held_cause = cause
                     self._turn_deadline = self._tasks.spawn(self._hold_turn(event.until_ms), "held turn")
                 case TurnEnded():
-                    await self.agent.add_user_message(event.text)
+                    if not await self._store_heard(event.text, cause):
+                        continue
                     if self.options.auto_respond and self._can(ReplyInput.START):
                         await self._start_unasked(cause)
+
+    async def _store_heard(self, text: str, cause: heard.Transcribed | None) -> bool:
+        """Store what the caller said; False when memory stayed unreachable (the caller was told and asked again)."""
+        try:
+            await self.agent.add_user_message(text)
+        except OUTAGE_ERRORS as exc:
+            log.warning("the caller's words were not stored: %s (%s)", MEMORY_UNAVAILABLE, exc)
+            await self._apologise(ConversationError(f"{MEMORY_UNAVAILABLE}: what the caller said was not stored; "
+                                                    "they were asked to say it again", "memory_unavailable"), cause)
+            return False
+        return True
+
+    async def _apologise(self, error: ConversationError, cause: heard.Transcribed | None) -> None:
+        """The caller's words were lost: say why, and in a spoken conversation ask them to say it again."""
+        await self.emit(error)
+        if self.options.output is not None and self._can(ReplyInput.START):
+            await self._start_unasked(cause, script=LOST_WORDS_APOLOGY)
 
     async def _hold_turn(self, until_ms: int) -> None:
         await asyncio.sleep(max(until_ms - _ms(time.monotonic()), 0) / 1000)
@@ -496,6 +518,9 @@ class ConversationEngine:
         except ReplyInProgress as exc:
             await self.emit(ConversationError(f"conversation already has an active response in progress: {exc}",
                                               "conversation_already_has_active_response"))
+        except OUTAGE_ERRORS as exc:  # the conversation's lease could not be taken
+            log.warning("reply not started: %s (%s)", MEMORY_UNAVAILABLE, exc)
+            await self.emit(ConversationError(f"{MEMORY_UNAVAILABLE}: the response could not start", "memory_unavailable"))
 
     async def _claim(self, reply_id: str) -> ReplyLease | None:
         if self.claim is None:
@@ -508,7 +533,7 @@ class ConversationEngine:
     async def _start(self, spoken: bool, cause: heard.Transcribed | None, script: str | None = None,
                      agent: ConversationAgent | None = None) -> str:
         reply_id = new_id("resp")
-        lease = await self._claim(reply_id)
+        lease = await self._claim(reply_id) if script is None else None  # a script stores nothing: it needs no Redis
         speaker: Speaker | None = None
         playout: Playout | None = None
         output = self.options.output
@@ -533,6 +558,10 @@ class ConversationEngine:
         failure: ReplyFailure | None = None
         try:
             status, failure = await self._generate(reply)
+        except OUTAGE_ERRORS as exc:
+            log.warning("reply %s failed: %s (%s)", reply.reply_id, MEMORY_UNAVAILABLE, exc)
+            status, failure = "failed", ReplyFailure("memory_unavailable", "server_error")
+            await self.emit(ConversationError(f"{MEMORY_UNAVAILABLE}: the response could not be completed", "memory_unavailable"))
         except Exception:  # a bug must end this reply cleanly, not the conversation
             log.exception("reply %s crashed", reply.reply_id)
             status, failure = "failed", ReplyFailure("server_error", "server_error")
