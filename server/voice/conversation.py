@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from agent.prompts import CALLER_SILENT
 from agent.events import AgentEvent, ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
 from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
 from audio.interruption import Ignore, Interrupt, Pause, Resume
@@ -40,6 +41,7 @@ from server.voice.events import (
     ConversationOptions,
     Emit,
     EmptyAudioBuffer,
+    IdleTimeout,
     ReplyAudio,
     ReplyDone,
     ReplyFailure,
@@ -213,6 +215,7 @@ class ConversationEngine:
     _deferred: asyncio.Task[None] | None = field(default=None, init=False)
     _endpointer: Endpointer = field(default_factory=Endpointer, init=False)
     _turn_deadline: asyncio.Task[None] | None = field(default=None, init=False)  # ends a held turn
+    _idle: asyncio.Task[None] | None = field(default=None, init=False)  # prompts the caller after a silence
     _held_cause: heard.Transcribed | None = field(default=None, init=False)  # the held turn's last utterance
     _undecided: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # utterances over a reply
     _dismissed: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # backchannels, noise:
@@ -240,6 +243,8 @@ class ConversationEngine:
             raise RuntimeError(f"reply state {self._state.value} does not allow {event.value}") from None
         if self._state is ReplyState.IDLE:
             self._reply = None
+        if event is ReplyInput.PLAYED:
+            self._arm_idle_timeout()
         if self._state in (ReplyState.IDLE, ReplyState.ENDING) and self._listener is not None:
             self._listener.unwatch()
 
@@ -340,6 +345,7 @@ class ConversationEngine:
     async def close(self) -> None:
         """The connection ended: stop listening; a reply in flight ends keeping what was heard; every task ends."""
         self._cancel_deferred()
+        self._cancel_idle_timeout()
         if self._intake is not None:
             await cancel_and_wait(self._intake)
         if self._listener is not None:
@@ -419,6 +425,7 @@ class ConversationEngine:
             case heard.VoiceStarted():
                 self._caller_speaking = True
                 self._cancel_deferred()
+                self._cancel_idle_timeout()
                 self._cancel_turn_deadline()
                 self._endpointer.speech_started()
                 reply = self._reply if self.options.barge_in and self._can(ReplyInput.INTERRUPT) else None
@@ -479,6 +486,30 @@ class ConversationEngine:
             self._deferred.cancel()
             self._deferred = None
 
+    def _arm_idle_timeout(self) -> None:
+        """A reply finished playing: with server VAD and an idle timeout, start counting the caller's silence."""
+        self._cancel_idle_timeout()
+        timeout_ms = self.options.idle_timeout_ms
+        if timeout_ms is not None and self.options.turn_settings is not None:
+            start_ms = self._listener.position_ms if self._listener is not None else 0
+            self._idle = self._tasks.spawn(self._idle_after(timeout_ms, start_ms), "idle timeout")
+
+    def _cancel_idle_timeout(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    async def _idle_after(self, timeout_ms: int, start_ms: int) -> None:
+        """Commit an empty user turn (a hidden note the model reads) and answer it, as OpenAI's idle timeout does."""
+        await asyncio.sleep(timeout_ms / 1000)
+        self._idle = None
+        if self._caller_speaking or not self._can(ReplyInput.START):
+            return
+        end_ms = self._listener.position_ms if self._listener is not None else start_ms
+        await self.emit(IdleTimeout(new_id("item"), start_ms, end_ms))
+        await self.agent.add_user_message(CALLER_SILENT.format(seconds=timeout_ms / 1000), hidden=True)
+        await self._start_unasked(None)
+
     async def _respond_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         if not self._caller_speaking and self._can(ReplyInput.START):  # else the utterance's own reply follows
@@ -506,6 +537,7 @@ class ConversationEngine:
                      agent: ConversationAgent | None = None) -> str:
         reply_id = new_id("resp")
         lease = await self._claim(reply_id)
+        self._cancel_idle_timeout()
         speaker: Speaker | None = None
         playout: Playout | None = None
         output = self.options.output
