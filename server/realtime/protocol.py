@@ -161,6 +161,9 @@ class ServerEventEncoder:
     def encode(self, event: BaseModel) -> str | None:
         """The JSON text frame for `event`, or None when the client's dialect has no such event."""
         data = event.model_dump(mode="json", exclude_none=True)
+        response = data.get("response")
+        if isinstance(response, dict) and "id" in response and "conversation_id" not in response:
+            response["conversation_id"] = None  # an out-of-band response says so, as OpenAI's does
         sent = server_event_to_beta(data) if self.beta else data
         return None if sent is None else json.dumps(sent, separators=(",", ":"))
 

@@ -4,6 +4,7 @@ Each test drives the server with openai-python's realtime client over a real soc
 scripted model; every server event received is validated against openai-python's `RealtimeServerEvent`.
 """
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,6 +82,16 @@ async def test_an_out_of_band_response_has_no_conversation_and_adds_no_items(ser
     assert created.response.conversation_id is None and events[-1].response.conversation_id is None
     assert not [e for e in events if e.type.startswith("conversation.item")]
     assert events[-1].response.output[0].content[0].text == "Curious." and events[-1].response.metadata == {"purpose": "mood"}
+
+
+async def test_an_out_of_band_response_created_says_its_conversation_id_is_null(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Curious."))
+    async with _session(server) as connection:
+        await connection.response.create(response={"conversation": "none"})
+        while (created := json.loads(await connection.recv_bytes()))["type"] != "response.created":
+            pass
+        await _until(connection, "response.done")
+    assert "conversation_id" in created["response"] and created["response"]["conversation_id"] is None
 
 
 async def test_an_out_of_band_response_sees_the_conversation_when_given_no_input(server, llm: ScriptedLLM) -> None:
