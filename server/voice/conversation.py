@@ -237,6 +237,7 @@ class ConversationEngine:
         return (self._state, event) in REPLY_TRANSITIONS
 
     def _advance(self, event: ReplyInput) -> None:
+        reply = self._reply
         try:
             self._state = REPLY_TRANSITIONS[self._state, event]
         except KeyError:
@@ -244,7 +245,7 @@ class ConversationEngine:
         if self._state is ReplyState.IDLE:
             self._reply = None
         if event is ReplyInput.PLAYED:
-            self._arm_idle_timeout()
+            self._arm_idle_timeout(reply)
         if self._state in (ReplyState.IDLE, ReplyState.ENDING) and self._listener is not None:
             self._listener.unwatch()
 
@@ -486,26 +487,31 @@ class ConversationEngine:
             self._deferred.cancel()
             self._deferred = None
 
-    def _arm_idle_timeout(self) -> None:
-        """A reply finished playing: with server VAD and an idle timeout, start counting the caller's silence."""
+    def _arm_idle_timeout(self, reply: ReplyHandle | None) -> None:
+        """A reply finished: with server VAD and an idle timeout, count the caller's silence from the end of its audio."""
         self._cancel_idle_timeout()
         timeout_ms = self.options.idle_timeout_ms
         if timeout_ms is not None and self.options.turn_settings is not None:
-            start_ms = self._listener.position_ms if self._listener is not None else 0
-            self._idle = self._tasks.spawn(self._idle_after(timeout_ms, start_ms), "idle timeout")
+            playing_ms = reply.speaker.sent_ms - reply.played_ms() if reply is not None and reply.speaker is not None else 0.0
+            self._idle = self._tasks.spawn(self._idle_after(playing_ms, timeout_ms), "idle timeout")
 
     def _cancel_idle_timeout(self) -> None:
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
 
-    async def _idle_after(self, timeout_ms: int, start_ms: int) -> None:
+    def _heard_ms(self) -> int:
+        return self._listener.position_ms if self._listener is not None else 0
+
+    async def _idle_after(self, playing_ms: float, timeout_ms: int) -> None:
         """Commit an empty user turn (a hidden note the model reads) and answer it, as OpenAI's idle timeout does."""
+        await asyncio.sleep(playing_ms / 1000)
+        start_ms = self._heard_ms()
         await asyncio.sleep(timeout_ms / 1000)
         self._idle = None
         if self._caller_speaking or not self._can(ReplyInput.START):
             return
-        end_ms = self._listener.position_ms if self._listener is not None else start_ms
+        end_ms = self._heard_ms()
         await self.emit(IdleTimeout(new_id("item"), start_ms, end_ms))
         await self.agent.add_user_message(CALLER_SILENT.format(seconds=timeout_ms / 1000), hidden=True)
         await self._start_unasked(None)

@@ -4,6 +4,8 @@ Each test drives the server with openai-python's realtime client over a real soc
 scripted model; every server event received is validated against openai-python's `RealtimeServerEvent`.
 """
 
+import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -222,3 +224,37 @@ async def test_truncation_disabled_is_refused_by_name(server) -> None:
         await connection.session.update(session={"type": "realtime", "truncation": "disabled"})
         error = (await _until(connection, "error"))[-1].error
     assert (error.param, error.code) == ("session.truncation", "invalid_value")
+
+
+async def test_an_out_of_band_response_on_an_audio_session_is_spoken(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("All calm here."))
+    client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
+    async with client.realtime.connect(model="default") as connection:
+        await _until(connection, "conversation.created")
+        events = await _respond(connection, conversation="none")
+    audio = b"".join(base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta")
+    assert len(audio) > 24_000 * 2 * 0.3 and events[-1].response.output[0].content[0].transcript == "All calm here."
+
+
+async def test_the_idle_timeout_counts_the_callers_silence_after_the_answer_played(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."), Text("Are you still there?"))
+    client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
+    async with client.realtime.connect(model="default") as connection:
+        await connection.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}}})
+        await _until(connection, "session.updated")
+        streaming = asyncio.create_task(_stream_silence(connection))
+        try:
+            await _say(connection, _QUESTION)
+            await _respond(connection)
+            timeout = (await _until(connection, "input_audio_buffer.timeout_triggered"))[-1]
+        finally:
+            streaming.cancel()
+    assert 800 <= timeout.audio_end_ms - timeout.audio_start_ms <= 1300
+
+
+async def _stream_silence(connection: AsyncRealtimeConnection) -> None:
+    """Caller audio in real time: 100 ms of silence every 100 ms."""
+    chunk = base64.b64encode(bytes(2 * 2400)).decode()
+    while True:
+        await connection.input_audio_buffer.append(audio=chunk)
+        await asyncio.sleep(0.1)
