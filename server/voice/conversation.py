@@ -132,6 +132,7 @@ class ReplyHandle:
     first_byte_at: float | None = None
     usage: list[ModelUsage] = field(default_factory=list)  # one per model call
     agent: ConversationAgent | None = None  # answers this reply instead of the engine's agent
+    awaits_client: bool = False  # it handed tool calls to the client, whose results come next
 
     def played_ms(self) -> float:
         """How much of the reply's audio the caller has heard."""
@@ -291,7 +292,8 @@ class ConversationEngine:
     # -- commands: the conversation --
 
     async def add_user_text(self, text: str, hidden: bool = False) -> MessageRecord:
-        """Store something the caller wrote (or a hidden note about what they did)."""
+        """Store something the caller wrote (or a hidden note about what they did): the caller is not idle."""
+        self._cancel_idle_timeout()
         return await self.agent.add_user_message(text, hidden)
 
     async def respond(self, spoken: bool | None = None, agent: ConversationAgent | None = None) -> str:
@@ -491,7 +493,7 @@ class ConversationEngine:
         """A reply finished: with server VAD and an idle timeout, count the caller's silence from the end of its audio."""
         self._cancel_idle_timeout()
         timeout_ms = self.options.idle_timeout_ms
-        if timeout_ms is not None and self.options.turn_settings is not None:
+        if timeout_ms is not None and self.options.turn_settings is not None and not (reply is not None and reply.awaits_client):
             playing_ms = reply.speaker.sent_ms - reply.played_ms() if reply is not None and reply.speaker is not None else 0.0
             self._idle = self._tasks.spawn(self._idle_after(playing_ms, timeout_ms), "idle timeout")
 
@@ -626,6 +628,7 @@ class ConversationEngine:
                     case ToolStarted() if speaker is not None:
                         speaker.flush_text()
                     case ClientToolCall():
+                        reply.awaits_client = True
                         if speaker is not None:
                             speaker.flush_text()
                         await self.emit(ReplyToolCall(reply.reply_id, event))

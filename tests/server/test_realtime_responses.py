@@ -197,6 +197,26 @@ async def test_the_idle_timeout_commits_an_empty_turn_and_prompts_a_response(ser
     assert events[0].item_id == events[1].item_id and events[-1].response.output[0].content[0].text == "Are you still there?"
 
 
+async def test_the_idle_timeout_waits_while_the_client_runs_its_tool(server, llm: ScriptedLLM) -> None:
+    llm.script(ToolCalls([Call("open_map", {"city": "Oslo"}, id="call_map")]), Text("Here is Oslo."))
+    turn_detection = {"type": "server_vad", "idle_timeout_ms": 200}
+    async with _session(server, tools=[_tool("open_map")], audio={"input": {"turn_detection": turn_detection}}) as connection:
+        await _say(connection, _QUESTION)
+        await _respond(connection)
+        await asyncio.sleep(0.6)
+        await connection.conversation.item.create(item={"type": "function_call_output", "call_id": "call_map", "output": "shown"})
+        events = await _respond(connection)
+    assert "input_audio_buffer.timeout_triggered" not in [e.type for e in events]
+    assert [m["content"] for m in llm.requests[1]["messages"] if m["role"] == "tool"] == ['{"result": "shown"}']
+
+
+async def test_an_idle_timeout_with_semantic_vad_is_refused_by_name(server) -> None:
+    async with _session(server) as connection:
+        await connection.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {"type": "semantic_vad", "idle_timeout_ms": 6000}}}})
+        error = (await _until(connection, "error"))[-1].error
+    assert (error.param, error.code) == ("session.audio.input.turn_detection.idle_timeout_ms", "invalid_value")
+
+
 async def test_the_idle_timeout_is_echoed_in_session_updated(server) -> None:
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
     async with client.realtime.connect(model="default") as connection:
