@@ -140,6 +140,17 @@ async def test_response_input_replaces_the_conversation_as_the_models_context(se
     ]
 
 
+async def test_function_calls_of_one_step_in_input_reach_the_model_as_one_assistant_message(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Both shown."))
+    calls = [{"type": "function_call", "call_id": f"call_{n}", "name": "open_map", "arguments": "{}"} for n in (1, 2)]
+    outputs = [{"type": "function_call_output", "call_id": f"call_{n}", "output": "shown"} for n in (1, 2)]
+    async with _session(server) as connection:
+        await _respond(connection, conversation="none", input=[*calls, *outputs])
+    messages = llm.requests[0]["messages"][1:]
+    assert [m["role"] for m in messages] == ["assistant", "tool", "tool"]
+    assert [c["id"] for c in messages[0]["tool_calls"]] == ["call_1", "call_2"]
+
+
 async def test_an_empty_input_leaves_the_model_only_the_instructions(server, llm: ScriptedLLM) -> None:
     llm.script(Text("Hello."))
     async with _session(server) as connection:
