@@ -289,3 +289,10 @@ async def _stream_silence(connection: AsyncRealtimeConnection) -> None:
     while True:
         await connection.input_audio_buffer.append(audio=chunk)
         await asyncio.sleep(0.1)
+
+
+async def test_a_response_voice_the_session_cannot_speak_is_refused_by_name(server, llm: ScriptedLLM) -> None:
+    async with _session(server) as connection:
+        await connection.response.create(response={"audio": {"output": {"voice": "no_such_voice"}}})
+        error = (await _until(connection, "error"))[-1].error
+    assert (error.param, error.code) == ("response.audio.output.voice", "invalid_value") and llm.requests == []
