@@ -78,7 +78,7 @@ _FLOOD_AHEAD_S = 5.0
 
 @dataclass(frozen=True)
 class _Starting:
-    """What the `response.create` being started says of its response: echoed metadata, and whether it is in-band."""
+    """What a `response.create` says of its response: echoed metadata, and whether it is in-band."""
 
     metadata: dict[str, str] | None = None
     in_conversation: bool = True
@@ -111,7 +111,7 @@ class RealtimeSession:
     _plain_text_turn: bool = field(default=False, init=False)
     _spoken_items: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)  # item id -> reply id
     _flood_reported: bool = field(default=False, init=False)
-    _starting: _Starting = field(default_factory=_Starting, init=False)  # the response being started
+    _starting: _Starting = field(default_factory=_Starting, init=False)  # the in-band response being started
     _out_of_band: dict[str, ConversationEngine] = field(default_factory=dict, init=False)  # reply id -> its own engine
 
     def __post_init__(self) -> None:
@@ -349,12 +349,12 @@ class RealtimeSession:
         if agent is not None and (seed is not None or out_of_band):
             agent = await self._own_context(agent, seed, out_of_band)
         spoken = "audio" in params.output_modalities if params.output_modalities else None
-        self._starting = _Starting(params.metadata, not out_of_band)
+        if agent is not None and out_of_band:
+            await self._start_out_of_band(event.event_id, spoken, agent, _Starting(params.metadata, in_conversation=False))
+            return
+        self._starting = _Starting(params.metadata)
         try:
-            if agent is not None and out_of_band:
-                await self._start_out_of_band(event.event_id, spoken, agent)
-            else:
-                await self._start_response(event.event_id, spoken, agent)
+            await self._start_response(event.event_id, spoken, agent)
         finally:
             self._starting = _Starting()
 
@@ -371,11 +371,12 @@ class RealtimeSession:
         entry = self._ledger.get(item_id)
         return entry.item if entry is not None else None
 
-    async def _start_out_of_band(self, event_id: str | None, spoken: bool | None, agent: VoiceAgent) -> None:
+    async def _start_out_of_band(self, event_id: str | None, spoken: bool | None, agent: VoiceAgent, starting: _Starting) -> None:
         """An out-of-band response runs on an engine of its own, next to the conversation's reply (OpenAI lets only
         one response write to the conversation at a time, any number of others run in parallel); speech from the
         caller does not interrupt it."""
-        engine = ConversationEngine(agent, self.services.speech, replace(self.voice.options(), idle_timeout_ms=None), self._on_event)
+        options = replace(self.voice.options(), idle_timeout_ms=None)
+        engine = ConversationEngine(agent, self.services.speech, options, functools.partial(self._on_event, starting=starting))
         try:
             reply_id = await engine.respond(spoken)
         except SpeechUnavailable as exc:
@@ -394,7 +395,8 @@ class RealtimeSession:
 
     # -- the conversation's events -------------------------------------------------------------
 
-    async def _on_event(self, event: ConversationEvent) -> None:
+    async def _on_event(self, event: ConversationEvent, starting: _Starting | None = None) -> None:
+        """One engine event as server events; `starting` describes the replies of an out-of-band engine."""
         match event:
             case SpeechStarted():
                 await self.send(items.speech_started(event.item_id, event.audio_start_ms))
@@ -409,8 +411,8 @@ class RealtimeSession:
                 self._ledger.record(LedgerEntry(heard_item))
                 await self.send(items.item_done(heard_item, None))
             case ReplyStarted():
-                starting = self._starting
-                reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn
+                starting = starting or self._starting
+                reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn and starting.in_conversation
                                     else RealtimeReply(self.send, self._chain if starting.in_conversation else None, event.reply_id,
                                                        "audio" if event.spoken else "text", starting.metadata))
                 self._replies[event.reply_id] = reply
@@ -439,7 +441,8 @@ class RealtimeSession:
         await self.send(items.item_done(silence, previous))
 
     async def _reply_done(self, reply: WireReply, event: ReplyDone) -> None:
-        if self._out_of_band.pop(event.reply_id, None) is not None:
+        self._out_of_band.pop(event.reply_id, None)
+        if isinstance(reply, RealtimeReply) and reply.chain is None:  # out of band: nothing joins the conversation
             await reply.finish(event.status, event.reason, event.failure, event.usage)
             return
         item_id = reply.item_id
