@@ -11,13 +11,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import numpy as np
 import openai
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
+from audio.codecs import AudioFormat
+from tests.audio.speech_data import read_wav, silence
 from tests.conftest import conversation_history
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
+from tests.voice_client import encode_for
 
 SERVER_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
 _QUESTION = "What is the weather in Oslo?"
@@ -273,7 +277,7 @@ async def test_the_idle_timeout_counts_the_callers_silence_after_the_answer_play
     async with client.realtime.connect(model="default") as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}}})
         await _until(connection, "session.updated")
-        streaming = asyncio.create_task(_stream_silence(connection))
+        streaming = asyncio.create_task(_stream(connection, silence(30_000)))
         try:
             await _say(connection, _QUESTION)
             await _respond(connection)
@@ -283,11 +287,26 @@ async def test_the_idle_timeout_counts_the_callers_silence_after_the_answer_play
     assert 800 <= timeout.audio_end_ms - timeout.audio_start_ms <= 1300
 
 
-async def _stream_silence(connection: AsyncRealtimeConnection) -> None:
-    """Caller audio in real time: 100 ms of silence every 100 ms."""
-    chunk = base64.b64encode(bytes(2 * 2400)).decode()
-    while True:
-        await connection.input_audio_buffer.append(audio=chunk)
+async def test_caller_speech_before_the_idle_timeout_gets_an_answer_and_no_idle_prompt(server, llm: ScriptedLLM) -> None:
+    llm.script(Text("Sunny."), Text("Yes, open until four."))
+    turn_detection = {"type": "server_vad", "idle_timeout_ms": 1500}
+    async with _session(server, audio={"input": {"turn_detection": turn_detection}}) as connection:
+        await _say(connection, _QUESTION)
+        await _respond(connection)
+        speaking = asyncio.create_task(_stream(connection, np.concatenate([silence(300), read_wav("speech05.wav"), silence(1500)])))
+        try:
+            events = await _until(connection, "response.done")
+        finally:
+            speaking.cancel()
+    kinds = [e.type for e in events]
+    assert "input_audio_buffer.timeout_triggered" not in kinds and "conversation.item.input_audio_transcription.completed" in kinds
+
+
+async def _stream(connection: AsyncRealtimeConnection, samples_16k: np.ndarray) -> None:
+    """Caller audio at 24 kHz in real time, 100 ms a chunk."""
+    data = encode_for(AudioFormat("audio/pcm", 24000), samples_16k)
+    for offset in range(0, len(data), 4800):
+        await connection.input_audio_buffer.append(audio=base64.b64encode(data[offset:offset + 4800]).decode())
         await asyncio.sleep(0.1)
 
 
