@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from agent.prompts import CALLER_SILENT
 from agent.events import AgentEvent, ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
+from agent.prompts import CALLER_SILENT
 from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
 from audio.interruption import Ignore, Interrupt, Pause, Resume
 from audio.turns import WindowScorer
