@@ -79,8 +79,8 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
     refusals += _parallel_calls(session, "session")
     truncation = getattr(session, "truncation", None)
     if truncation is not None and truncation != "auto":
-        refusals.append(Refusal("session.truncation", "only truncation \"auto\" is supported: memory moves the oldest messages "
-                                "out of the context into recall and archival memory itself, at the agent's own limits", "invalid_value"))
+        refusals.append(Refusal("session.truncation", "only truncation \"auto\" is supported: memory trims the context after each "
+                                "turn itself (CONFAB_MAX_MESSAGE_BUFFER_LENGTH) and keeps what it evicts as memories", "invalid_value"))
     model = getattr(session, "model", None)
     if model is not None and model != agent_name and not is_openai_model_name(model):
         refusals.append(Refusal("session.model", f"the agent is chosen when connecting (?model=); this session talks to {agent_name!r}", "invalid_value"))
