@@ -13,6 +13,11 @@ HIDDEN_TOOL_FOLLOW_UP = (
     "Tool finished executing. Summarize the result for the user."
 )
 
+CALLER_SILENT = (
+    "[This is an automated system message hidden from the user] "
+    "The caller has said nothing for {seconds:g} seconds since your last answer."
+)
+
 APOLOGY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
 
 

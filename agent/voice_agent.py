@@ -17,7 +17,7 @@ from agent.streaming import StreamParser
 from agent.tools.base import CallContext
 from agent.tools.toolset import ToolArgumentsError, ToolResult, ToolSet
 from memory.conversations import Conversation
-from memory.messages import MessageStore
+from memory.messages import ConversationMessages
 from memory.records import AgentRecord, MessageRecord, ToolCallRecord
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class VoiceAgent:
     conversation: Conversation
     model: ChatModel
     tools: ToolSet
-    messages: MessageStore
+    messages: ConversationMessages
     system_prompt: Callable[[], Awaitable[str]]
     after_turn: Callable[[], Awaitable[None]] | None = None
     options: ModelOptions = ModelOptions()

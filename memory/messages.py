@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -12,6 +13,26 @@ from memory.records import MessageRecord
 
 _SCAN_PAGE = 200
 SEARCH_SCAN_LIMIT = 1000
+
+
+class ConversationMessages(Protocol):
+    """Where an agent reads its context and writes its messages: the stored conversation
+    (`MessageStore`) or one response's own (`memory.scratch.ScratchMessages`)."""
+
+    async def append(self, messages: Sequence[MessageRecord]) -> None:
+        """Add messages to history and context."""
+
+    async def update(self, message: MessageRecord) -> None:
+        """Rewrite a message."""
+
+    async def drop_from_buffer(self, conversation_id: str, message_ids: Sequence[str]) -> None:
+        """Take messages out of the context."""
+
+    async def buffer(self, conversation_id: str) -> list[MessageRecord]:
+        """The context, oldest first."""
+
+    async def for_response(self, conversation_id: str, response_id: str, lookback: int = 50) -> list[MessageRecord]:
+        """The messages one response wrote, oldest first."""
 
 
 class MessageStore:

@@ -14,6 +14,7 @@ from openai.types.realtime import (
     RealtimeConversationItemFunctionCallOutput,
     RealtimeFunctionTool,
     RealtimeSessionCreateRequest,
+    ResponseCreateEvent,
     SessionUpdateEvent,
 )
 from pydantic import BaseModel
@@ -22,9 +23,11 @@ MAX_DEPTH = 32
 MAX_TEXT_CHARS = 100_000
 MAX_INSTRUCTIONS_CHARS = 100_000
 MAX_TOOLS = 64
+MAX_INPUT_ITEMS = 512  # a response's own `input` context
 VAD_THRESHOLD = (0.0, 1.0)
 VAD_PREFIX_PADDING_MS = (0, 2_000)
 VAD_SILENCE_DURATION_MS = (0, 10_000)
+VAD_IDLE_TIMEOUT_MS = (100, 3_600_000)
 
 
 @dataclass(frozen=True)
@@ -40,24 +43,27 @@ def check(event: BaseModel) -> Problem | None:
     if isinstance(event, SessionUpdateEvent):
         return _check_session(event.session)
     if isinstance(event, ConversationItemCreateEvent):
-        return _check_item(event.item)
+        return _check_item(event.item, "item")
+    if isinstance(event, ResponseCreateEvent) and event.response is not None:
+        return _check_response(event.response)
     return None
+
+
+def _check_response(response: Any) -> Problem | None:
+    problem = _check_instructions_and_tools(response, "response")
+    if problem is not None or response.input is None:
+        return problem
+    if len(response.input) > MAX_INPUT_ITEMS:
+        return Problem(f"a response's input is limited to {MAX_INPUT_ITEMS} items", "response.input")
+    return next((p for i, item in enumerate(response.input) if (p := _check_item(item, f"response.input.{i}")) is not None), None)
 
 
 def _check_session(session: Any) -> Problem | None:
     if not isinstance(session, RealtimeSessionCreateRequest):  # refused before validation
         return None
-    if session.instructions is not None and len(session.instructions) > MAX_INSTRUCTIONS_CHARS:
-        return Problem(f"instructions are limited to {MAX_INSTRUCTIONS_CHARS} characters", "session.instructions")
-    if session.tools is not None:
-        if len(session.tools) > MAX_TOOLS:
-            return Problem(f"at most {MAX_TOOLS} tools may be declared", "session.tools")
-        for index, tool in enumerate(session.tools):
-            where = f"session.tools.{index}.parameters"
-            parameters = getattr(tool, "parameters", None) if isinstance(tool, RealtimeFunctionTool) else None
-            problem = None if parameters is None else _schema_problem(parameters, where)
-            if problem is not None:
-                return Problem(f"{problem} (a tool's parameters are a JSON schema of type object)", where)
+    problem = _check_instructions_and_tools(session, "session")
+    if problem is not None:
+        return problem
     audio_in = session.audio.input if session.audio is not None else None
     detection = audio_in.turn_detection if audio_in is not None else None
     if detection is None or detection.type != "server_vad":
@@ -66,10 +72,28 @@ def _check_session(session: Any) -> Problem | None:
         ("threshold", VAD_THRESHOLD),
         ("prefix_padding_ms", VAD_PREFIX_PADDING_MS),
         ("silence_duration_ms", VAD_SILENCE_DURATION_MS),
+        ("idle_timeout_ms", VAD_IDLE_TIMEOUT_MS),
     ):
         value = getattr(detection, name)
         if value is not None and not low <= value <= high:
             return Problem(f"turn_detection.{name} must be between {low} and {high}", f"session.audio.input.turn_detection.{name}")
+    return None
+
+
+def _check_instructions_and_tools(fields: Any, prefix: str) -> Problem | None:
+    """The bounds shared by a session and a response: instructions' length, the tools and their schemas."""
+    if fields.instructions is not None and len(fields.instructions) > MAX_INSTRUCTIONS_CHARS:
+        return Problem(f"instructions are limited to {MAX_INSTRUCTIONS_CHARS} characters", f"{prefix}.instructions")
+    if fields.tools is None:
+        return None
+    if len(fields.tools) > MAX_TOOLS:
+        return Problem(f"at most {MAX_TOOLS} tools may be declared", f"{prefix}.tools")
+    for index, tool in enumerate(fields.tools):
+        where = f"{prefix}.tools.{index}.parameters"
+        parameters = getattr(tool, "parameters", None) if isinstance(tool, RealtimeFunctionTool) else None
+        problem = None if parameters is None else _schema_problem(parameters, where)
+        if problem is not None:
+            return Problem(f"{problem} (a tool's parameters are a JSON schema of type object)", where)
     return None
 
 
@@ -102,13 +126,13 @@ def _schema_problem(schema: Any, where: str) -> str | None:
     return next((p for sub, path in nested if (p := _schema_problem(sub, path)) is not None), None)
 
 
-def _check_item(item: Any) -> Problem | None:
+def _check_item(item: Any, where: str) -> Problem | None:
     if isinstance(item, RealtimeConversationItemFunctionCallOutput):
         if len(item.output) > MAX_TEXT_CHARS:
-            return Problem(f"a function_call_output is limited to {MAX_TEXT_CHARS} characters", "item.output")
+            return Problem(f"a function_call_output is limited to {MAX_TEXT_CHARS} characters", f"{where}.output")
         return None
     content = getattr(item, "content", None) or []
     size = sum(len(getattr(part, "text", None) or getattr(part, "transcript", None) or "") for part in content)
     if size > MAX_TEXT_CHARS:
-        return Problem(f"a message's text is limited to {MAX_TEXT_CHARS} characters", "item.content")
+        return Problem(f"a message's text is limited to {MAX_TEXT_CHARS} characters", f"{where}.content")
     return None

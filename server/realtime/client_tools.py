@@ -60,9 +60,10 @@ class ClientTools:
 
 
 def function_call_events(
-    response_id: str, output_index: int, previous_item_id: str | None, call: ClientToolCall
+    response_id: str, output_index: int, previous_item_id: str | None, call: ClientToolCall, in_conversation: bool = True,
 ) -> tuple[list[BaseModel], RealtimeConversationItemFunctionCall]:
-    """The events that hand one call to the client, and the completed item for `response.done`."""
+    """The events that hand one call to the client, and the completed item for `response.done`
+    (`conversation.item.*` events only for a call `in_conversation`)."""
     item_id = new_id("item")
 
     def item(arguments: str, status: Any) -> RealtimeConversationItemFunctionCall:
@@ -78,7 +79,7 @@ def function_call_events(
             type="response.output_item.added", event_id=new_id("event"), response_id=response_id,
             output_index=output_index, item=started,
         ),
-        items.item_added(started, previous_item_id),
+        *([items.item_added(started, previous_item_id)] if in_conversation else []),
         ResponseFunctionCallArgumentsDeltaEvent(
             type="response.function_call_arguments.delta", event_id=new_id("event"), delta=call.arguments, **ids,
         ),
@@ -90,7 +91,7 @@ def function_call_events(
             type="response.output_item.done", event_id=new_id("event"), response_id=response_id,
             output_index=output_index, item=done,
         ),
-        items.item_done(done, previous_item_id),
+        *([items.item_done(done, previous_item_id)] if in_conversation else []),
     ]
     return events, done
 

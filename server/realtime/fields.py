@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from agent.voice_agent import ModelOptions
+from audio.codecs import AudioFormat
 from server.agent_names import is_openai_model_name
 
 VOICE = "joe"  # the one voice the server speaks with, reported in session.audio.output.voice
@@ -78,7 +79,8 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
     refusals += _parallel_calls(session, "session")
     truncation = getattr(session, "truncation", None)
     if truncation is not None and truncation != "auto":
-        refusals.append(Refusal("session.truncation", "only truncation \"auto\" is supported (memory trims the context itself)", "invalid_value"))
+        refusals.append(Refusal("session.truncation", "only truncation \"auto\" is supported: memory trims the context after each "
+                                "turn itself (CONFAB_MAX_MESSAGE_BUFFER_LENGTH) and keeps what it evicts as memories", "invalid_value"))
     model = getattr(session, "model", None)
     if model is not None and model != agent_name and not is_openai_model_name(model):
         refusals.append(Refusal("session.model", f"the agent is chosen when connecting (?model=); this session talks to {agent_name!r}", "invalid_value"))
@@ -87,8 +89,8 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
     refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction", "transcription"),
                              "caller audio is always transcribed by the server's own speech-to-text")
     detection = getattr(audio_in, "turn_detection", None)
-    if getattr(detection, "idle_timeout_ms", None) is not None:
-        refusals.append(Refusal("session.audio.input.turn_detection.idle_timeout_ms", "idle_timeout_ms is not supported"))
+    if detection is not None and getattr(detection, "idle_timeout_ms", None) is not None and detection.type != "server_vad":
+        refusals.append(Refusal("session.audio.input.turn_detection.idle_timeout_ms", "idle_timeout_ms needs turn_detection server_vad", "invalid_value"))
     voice = getattr(audio_out, "voice", None)
     if voice is not None and voice != VOICE:
         refusals.append(Refusal("session.audio.output.voice", f"the only voice is {VOICE!r}", "invalid_value"))
@@ -98,11 +100,27 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
     return refusals
 
 
-def response_refusals(response: Any) -> list[Refusal]:
-    """The fields of a `response.create` the server does not honour (the response is then not started)."""
-    refusals = _unsupported(response, "response", ("tools", "input", "audio", "prompt", "reasoning"), "not implemented per response")
+def _format_of(fmt: Any) -> AudioFormat | None:
+    try:
+        return AudioFormat.parse(fmt.type or "audio/pcm", getattr(fmt, "rate", None))
+    except ValueError:
+        return None
+
+
+def response_refusals(response: Any, output_format: AudioFormat) -> list[Refusal]:
+    """The fields of a `response.create` the server does not honour (the response is then not started);
+    `output_format` is the session's, the only one a response can speak in."""
+    refusals = _unsupported(response, "response", ("prompt", "reasoning"), "not implemented per response")
     refusals += _parallel_calls(response, "response")
     conversation = getattr(response, "conversation", None)
-    if conversation is not None and conversation != "auto":
-        refusals.append(Refusal("response.conversation", "out-of-band responses are not supported: only conversation \"auto\"", "invalid_value"))
+    if conversation is not None and conversation not in ("auto", "none"):
+        refusals.append(Refusal("response.conversation", "conversation can be \"auto\" or \"none\" (out-of-band)", "invalid_value"))
+    audio_out = getattr(getattr(response, "audio", None), "output", None)
+    voice = getattr(audio_out, "voice", None)
+    if voice is not None and voice != VOICE:
+        refusals.append(Refusal("response.audio.output.voice", f"the only voice is {VOICE!r}", "invalid_value"))
+    fmt = getattr(audio_out, "format", None)
+    if fmt is not None and _format_of(fmt) != output_format:
+        refusals.append(Refusal("response.audio.output.format", "a response speaks in the session's output format; "
+                                "change it with session.update", "invalid_value"))
     return refusals

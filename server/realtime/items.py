@@ -14,6 +14,7 @@ from openai.types.realtime import (
     InputAudioBufferClearedEvent,
     InputAudioBufferCommittedEvent,
     InputAudioBufferSpeechStartedEvent,
+    InputAudioBufferTimeoutTriggered,
     InputAudioBufferSpeechStoppedEvent,
     ResponseAudioDeltaEvent,
     ResponseAudioDoneEvent,
@@ -107,8 +108,10 @@ def response_model(
     error: tuple[str, str] | None = None,
     usage: RealtimeResponseUsage | None = None,
     metadata: dict[str, str] | None = None,
+    in_conversation: bool = True,
 ) -> RealtimeResponse:
-    """The `response` object of `response.created` / `response.done` (`usage` in the latter only)."""
+    """The `response` object of `response.created` / `response.done` (`usage` in the latter only);
+    an out-of-band response (not `in_conversation`) has no `conversation_id`."""
     details = None
     if status in ("cancelled", "failed", "incomplete"):
         details = RealtimeResponseStatus(
@@ -118,7 +121,7 @@ def response_model(
         )
     return RealtimeResponse(
         id=response_id, object="realtime.response", status=status, status_details=details,
-        output=list(output or []), output_modalities=modalities, conversation_id=CONVERSATION_ID,
+        output=list(output or []), output_modalities=modalities, conversation_id=CONVERSATION_ID if in_conversation else None,
         usage=usage, metadata=metadata,
     )
 
@@ -232,6 +235,14 @@ def user_audio_item(item_id: str, transcript: str | None) -> RealtimeConversatio
     return RealtimeConversationItemUserMessage(
         id=item_id, object="realtime.item", type="message", role="user", status="completed",
         content=[UserContent(type="input_audio", transcript=transcript)],
+    )
+
+
+def timeout_triggered(item_id: str, audio_start_ms: int, audio_end_ms: int) -> InputAudioBufferTimeoutTriggered:
+    """`input_audio_buffer.timeout_triggered`: the caller was silent from `audio_start_ms` to `audio_end_ms`."""
+    return InputAudioBufferTimeoutTriggered(
+        type="input_audio_buffer.timeout_triggered", event_id=new_id("event"), item_id=item_id,
+        audio_start_ms=audio_start_ms, audio_end_ms=audio_end_ms,
     )
 
 

@@ -50,10 +50,11 @@ class RealtimeReply:
 
     A spoken reply's frames leave as `response.output_audio.delta`, each chunk's words as
     `response.output_audio_transcript.delta`; a text reply streams `response.output_text.delta`.
+    An out-of-band reply (`chain` None) adds nothing to the conversation: no `conversation.item.*` events.
     """
 
     send: SendEvent
-    chain: items.ItemChain
+    chain: items.ItemChain | None
     response_id: str
     modality: items.Modality
     metadata: dict[str, str] | None = None  # the response.create's, echoed in response.created and .done
@@ -71,16 +72,19 @@ class RealtimeReply:
 
     async def start(self) -> None:
         """Send `response.created`."""
-        await self.send(items.response_created(items.response_model(self.response_id, "in_progress", [self.modality], metadata=self.metadata)))
+        await self.send(items.response_created(items.response_model(
+            self.response_id, "in_progress", [self.modality], metadata=self.metadata, in_conversation=self.chain is not None,
+        )))
 
     async def _open_item(self) -> None:
         if self._opened:
             return
         self._opened = True
-        self._previous = self.chain.append(self._item_id)
         item = items.assistant_item(self._item_id, "", "in_progress")
         await self.send(items.output_item_added(self.response_id, item))
-        await self.send(items.item_added(item, self._previous))
+        if self.chain is not None:
+            self._previous = self.chain.append(self._item_id)
+            await self.send(items.item_added(item, self._previous))
         await self.send(items.part_added(self.response_id, self._item_id, self.modality))
 
     async def text(self, delta: str) -> None:
@@ -101,8 +105,9 @@ class RealtimeReply:
     async def function_call(self, call: ClientToolCall) -> None:
         """Send the call's `function_call` item at once (output_index 1, 2, ...; 0 is the assistant message)
         while the pre-execution message is spoken; `response.done` lists it too."""
-        previous = self._calls[-1].id if self._calls else self._item_id if self._opened else self.chain.last
-        events, item = function_call_events(self.response_id, 1 + len(self._calls), previous, call)
+        last = self.chain.last if self.chain is not None else None
+        previous = self._calls[-1].id if self._calls else self._item_id if self._opened else last
+        events, item = function_call_events(self.response_id, 1 + len(self._calls), previous, call, self.chain is not None)
         for event in events:
             await self.send(event)
         self._calls.append(item)
@@ -119,12 +124,14 @@ class RealtimeReply:
                 await self.send(items.text_done(self.response_id, self._item_id, self.transcript))
             await self.send(items.part_done(self.response_id, self._item_id, self.transcript, self.modality))
             await self.send(items.output_item_done(self.response_id, item))
-            await self.send(items.item_done(item, self._previous))
+            if self.chain is not None:
+                await self.send(items.item_done(item, self._previous))
             output.append(item)
         output.extend(self._calls)
         error = (failure.code, failure.kind) if failure is not None else None
         await self.send(items.response_done(items.response_model(
             self.response_id, status, [self.modality], output, reason, error, response_usage(usage), self.metadata,
+            self.chain is not None,
         )))
 
 

@@ -49,6 +49,22 @@ class ProtocolError:
 
 
 EXTENSION_RATE = "confab_rate"
+ITEM_REFERENCE = "confab_item_reference"
+"""Marks an `item_reference` of `response.input`, carried as an empty system message (openai-python's
+`ConversationItem` union has no reference type; `server.realtime.response_input` resolves it)."""
+
+
+def mark_item_references(data: dict[str, Any]) -> dict[str, Any]:
+    """Let `{"type": "item_reference", "id": ...}` entries of `response.input` through validation, marked."""
+    response = data.get("response")
+    entries = response.get("input") if isinstance(response, dict) else None
+    if isinstance(response, dict) and isinstance(entries, list):
+        response["input"] = [
+            {"type": "message", "role": "system", "content": [], "id": entry.get("id"), ITEM_REFERENCE: True}
+            if isinstance(entry, dict) and entry.get("type") == "item_reference" else entry
+            for entry in entries
+        ]
+    return data
 
 
 def pcm_rate_extension(data: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +127,8 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
         if isinstance(session, dict) and session.get("type") != "realtime":
             return ProtocolError("only sessions of type `realtime` are supported", "invalid_value", event_id, "session.type")
         data = pcm_rate_extension(data)
+    if kind == "response.create":
+        data = mark_item_references(data)
     try:
         event = model.validate_python(data)
     except ValidationError as exc:
@@ -143,6 +161,9 @@ class ServerEventEncoder:
     def encode(self, event: BaseModel) -> str | None:
         """The JSON text frame for `event`, or None when the client's dialect has no such event."""
         data = event.model_dump(mode="json", exclude_none=True)
+        response = data.get("response")
+        if isinstance(response, dict) and "id" in response and "conversation_id" not in response:
+            response["conversation_id"] = None  # an out-of-band response says so, as OpenAI's does
         sent = server_event_to_beta(data) if self.beta else data
         return None if sent is None else json.dumps(sent, separators=(",", ":"))
 

@@ -13,10 +13,11 @@ import binascii
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openai.types.realtime import (
+    ConversationItem,
     ConversationItemCreateEvent,
     ConversationItemDeleteEvent,
     ConversationItemRetrieveEvent,
@@ -38,7 +39,8 @@ from pydantic import BaseModel
 from agent.voice_agent import VoiceAgent
 from memory.conversations import Conversation
 from memory.redis_client import OUTAGE_ERRORS
-from memory.records import AgentRecord
+from memory.records import AgentRecord, MessageRecord
+from memory.scratch import ScratchMessages
 from server.ids import new_id
 from server.realtime import items
 from server.realtime.client_tools import ClientTools, accept_output
@@ -46,6 +48,7 @@ from server.realtime.ledger import ItemLedger, LedgerEntry
 from server.realtime.fields import ModelSettings, Refusal, response_refusals, session_refusals
 from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
+from server.realtime.response_input import input_messages
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
 from server.voice.conversation import MEMORY_UNAVAILABLE, ConversationEngine
@@ -53,6 +56,7 @@ from server.voice.events import (
     ConversationError,
     ConversationEvent,
     EmptyAudioBuffer,
+    IdleTimeout,
     ReplyAudio,
     ReplyDone,
     ReplyInProgress,
@@ -71,6 +75,14 @@ log = logging.getLogger(__name__)
 SendFrame = Callable[[str], Awaitable[None]]
 _SPOKEN_ITEMS_KEPT = 8
 _FLOOD_AHEAD_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Starting:
+    """What a `response.create` says of its response: echoed metadata, and whether it is in-band."""
+
+    metadata: dict[str, str] | None = None
+    in_conversation: bool = True
 
 
 @dataclass
@@ -100,7 +112,8 @@ class RealtimeSession:
     _plain_text_turn: bool = field(default=False, init=False)
     _spoken_items: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)  # item id -> reply id
     _flood_reported: bool = field(default=False, init=False)
-    _metadata: dict[str, str] | None = field(default=None, init=False)  # of the response being started
+    _starting: _Starting = field(default_factory=_Starting, init=False)  # the in-band response being started
+    _out_of_band: dict[str, ConversationEngine] = field(default_factory=dict, init=False)  # reply id -> its own engine
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
@@ -124,8 +137,9 @@ class RealtimeSession:
         for refusal in refusals:
             await self.error(refusal.message, refusal.code, event_id, refusal.param)
 
-    def _agent_for(self, instructions: str | None, settings: ModelSettings) -> VoiceAgent:
-        return self.services.voice_agent(self.agent, self.conversation, instructions, client_tools=self._client_tools, options=settings.options())
+    def _agent_for(self, instructions: str | None, settings: ModelSettings, tools: ClientTools | None = None) -> VoiceAgent:
+        return self.services.voice_agent(self.agent, self.conversation, instructions, client_tools=tools or self._client_tools,
+                                         options=settings.options())
 
     def _session_model(self) -> RealtimeSessionCreateRequest:
         return RealtimeSessionCreateRequest(
@@ -142,6 +156,8 @@ class RealtimeSession:
     async def close(self) -> None:
         """The connection ended: the conversation stops listening and its reply keeps what was heard."""
         await self._engine.close()
+        for engine in list(self._out_of_band.values()):
+            await engine.close()
 
     async def handle_frame(self, frame: str | bytes) -> None:
         """Handle one incoming frame; problems become `error` events, never exceptions."""
@@ -182,7 +198,8 @@ class RealtimeSession:
             case ResponseCreateEvent():
                 await self._response_create(event)
             case ResponseCancelEvent():
-                if not await self._engine.interrupt("client_cancelled"):
+                engine = self._out_of_band.get(event.response_id or "", self._engine)
+                if not await engine.interrupt("client_cancelled"):
                     await self.error("there is no active response to cancel", "response_cancel_not_active", event.event_id)
             case _:
                 kind = getattr(event, "type", "?")
@@ -322,19 +339,59 @@ class RealtimeSession:
             await self._start_response(event.event_id)
             return
         settings, refused = self.model_settings.updated(params, "response")
-        refused = response_refusals(params) + refused
+        refused = response_refusals(params, self.voice.output_format) + refused
+        tools = None
+        if params.tools is not None:
+            tools = ClientTools()
+            refused += [Refusal("response.tools", f"response.tools: {problem}", "invalid_value") for problem in tools.declare(params.tools)]
+        seed = None
+        if params.input is not None:
+            seed, bad_items = input_messages(self.conversation.id, params.input, self._announced)
+            refused += bad_items
         if refused:
             await self._refuse(refused, event.event_id)
             return
+        out_of_band = params.conversation == "none"
         agent = None
-        if params.instructions is not None or settings != self.model_settings:
-            agent = self._agent_for(params.instructions if params.instructions is not None else self.instructions, settings)
+        if params.instructions is not None or settings != self.model_settings or tools is not None or seed is not None or out_of_band:
+            agent = self._agent_for(params.instructions if params.instructions is not None else self.instructions, settings, tools)
+        if agent is not None and (seed is not None or out_of_band):
+            agent = await self._own_context(agent, seed, out_of_band)
         spoken = "audio" in params.output_modalities if params.output_modalities else None
-        self._metadata = params.metadata
+        if agent is not None and out_of_band:
+            await self._start_out_of_band(event.event_id, spoken, agent, _Starting(params.metadata, in_conversation=False))
+            return
+        self._starting = _Starting(params.metadata)
         try:
             await self._start_response(event.event_id, spoken, agent)
         finally:
-            self._metadata = None
+            self._starting = _Starting()
+
+    async def _own_context(self, agent: VoiceAgent, seed: list[MessageRecord] | None, out_of_band: bool) -> VoiceAgent:
+        """`agent` answering its own context: `seed` (the response's `input`) or, out of band, a snapshot of the
+        conversation's. An out-of-band answer is written nowhere and runs no memory upkeep."""
+        if seed is None:
+            seed = await agent.messages.buffer(self.conversation.id)
+        if out_of_band:
+            return replace(agent, messages=ScratchMessages(seed), after_turn=None)
+        return replace(agent, messages=ScratchMessages(seed, persist=agent.messages))
+
+    def _announced(self, item_id: str) -> ConversationItem | None:
+        entry = self._ledger.get(item_id)
+        return entry.item if entry is not None else None
+
+    async def _start_out_of_band(self, event_id: str | None, spoken: bool | None, agent: VoiceAgent, starting: _Starting) -> None:
+        """An out-of-band response runs on an engine of its own, next to the conversation's reply (OpenAI lets only
+        one response write to the conversation at a time, any number of others run in parallel); speech from the
+        caller does not interrupt it."""
+        options = replace(self.voice.options(), idle_timeout_ms=None)
+        engine = ConversationEngine(agent, self.services.speech, options, functools.partial(self._on_event, starting=starting))
+        try:
+            reply_id = await engine.respond(spoken)
+        except SpeechUnavailable as exc:
+            await self.error(str(exc), "audio_unavailable", event_id)
+            return
+        self._out_of_band[reply_id] = engine
 
     async def _start_response(self, event_id: str | None, spoken: bool | None = None, agent: VoiceAgent | None = None) -> None:
         try:
@@ -347,7 +404,8 @@ class RealtimeSession:
 
     # -- the conversation's events -------------------------------------------------------------
 
-    async def _on_event(self, event: ConversationEvent) -> None:
+    async def _on_event(self, event: ConversationEvent, starting: _Starting | None = None) -> None:
+        """One engine event as server events; `starting` describes the replies of an out-of-band engine."""
         match event:
             case SpeechStarted():
                 await self.send(items.speech_started(event.item_id, event.audio_start_ms))
@@ -362,8 +420,10 @@ class RealtimeSession:
                 self._ledger.record(LedgerEntry(heard_item))
                 await self.send(items.item_done(heard_item, None))
             case ReplyStarted():
-                reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn
-                                    else RealtimeReply(self.send, self._chain, event.reply_id, "audio" if event.spoken else "text", self._metadata))
+                starting = starting or self._starting
+                reply: WireReply = (PlainTextReply(self.send_frame) if self._plain_text_turn and starting.in_conversation
+                                    else RealtimeReply(self.send, self._chain if starting.in_conversation else None, event.reply_id,
+                                                       "audio" if event.spoken else "text", starting.metadata))
                 self._replies[event.reply_id] = reply
                 await reply.start()
             case ReplyText() if event.reply_id in self._replies:
@@ -374,10 +434,26 @@ class RealtimeSession:
                 await self._replies[event.reply_id].function_call(event.call)
             case ReplyDone() if event.reply_id in self._replies:
                 await self._reply_done(self._replies.pop(event.reply_id), event)
+            case IdleTimeout():
+                await self._idle_timeout(event)
             case ConversationError():
                 await self.error(event.message, event.code)
 
+    async def _idle_timeout(self, event: IdleTimeout) -> None:
+        """The caller stayed silent: the empty audio is committed as a user item, and a response follows."""
+        await self.send(items.timeout_triggered(event.item_id, event.audio_start_ms, event.audio_end_ms))
+        previous = self._chain.append(event.item_id)
+        await self.send(items.committed(event.item_id, previous))
+        silence = items.user_audio_item(event.item_id, "")
+        self._ledger.record(LedgerEntry(silence))
+        await self.send(items.item_added(silence, previous))
+        await self.send(items.item_done(silence, previous))
+
     async def _reply_done(self, reply: WireReply, event: ReplyDone) -> None:
+        self._out_of_band.pop(event.reply_id, None)
+        if isinstance(reply, RealtimeReply) and reply.chain is None:  # out of band: nothing joins the conversation
+            await reply.finish(event.status, event.reason, event.failure, event.usage)
+            return
         item_id = reply.item_id
         if item_id is not None and isinstance(reply, RealtimeReply) and reply.modality == "audio":
             self._spoken_items[item_id] = event.reply_id

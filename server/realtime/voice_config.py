@@ -62,6 +62,7 @@ class VoiceConfig:
     interrupt_response: bool = True
     endpointing: EndpointingSettings | None = None  # semantic_vad
     interruptions: InterruptionSettings | None = InterruptionSettings()  # adaptive_interruption (on unless false)
+    idle_timeout_ms: int | None = None  # server_vad only
 
     def updated(self, session: Any) -> VoiceConfig:
         """This config with a `session.update`'s changes applied (ValueError on bad formats)."""
@@ -97,6 +98,7 @@ class VoiceConfig:
         return replace(
             self, turn_settings=settings, endpointing=endpointing,
             interruptions=_interruptions(detection, settings.threshold),
+            idle_timeout_ms=detection.idle_timeout_ms if detection.type == "server_vad" else None,
             create_response=detection.create_response if detection.create_response is not None else True,
             interrupt_response=detection.interrupt_response if detection.interrupt_response is not None else True,
         )
@@ -105,7 +107,8 @@ class VoiceConfig:
         """The conversation engine's options for these settings."""
         output = VoiceOutput(self.output_format) if self.modality == "audio" else None
         return ConversationOptions(self.input_format, self.turn_settings, output, self.create_response,
-                                   self.interrupt_response, self.endpointing, self.interruptions)
+                                   self.interrupt_response, self.endpointing, self.interruptions,
+                                   idle_timeout_ms=self.idle_timeout_ms)
 
     def audio_config(self) -> RealtimeAudioConfig:
         """The `session.audio` object reported in `session.created|updated`."""
@@ -123,6 +126,7 @@ class VoiceConfig:
                 "prefix_padding_ms": self.turn_settings.prefix_padding_ms,
                 "silence_duration_ms": self.turn_settings.silence_duration_ms,
                 "create_response": self.create_response, "interrupt_response": self.interrupt_response,
+                "idle_timeout_ms": self.idle_timeout_ms,
             }
         if turn is not None and self.interruptions is not None:
             turn |= {ADAPTIVE_INTERRUPTION: True} | self.interruptions.model_dump(include=set(_INTERRUPTION_FIELDS))

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Protocol
 
 from agent.events import AgentEvent, ClientToolCall, ModelUsage, TextDelta, ToolStarted, TurnDone, TurnFailed
+from agent.prompts import CALLER_SILENT
 from audio.endpointing import Endpointer, EndpointEvent, TurnEnded, TurnHeld
 from audio.interruption import Ignore, Interrupt, Pause, Resume
 from audio.turns import WindowScorer
@@ -41,6 +42,7 @@ from server.voice.events import (
     ConversationOptions,
     Emit,
     EmptyAudioBuffer,
+    IdleTimeout,
     ReplyAudio,
     ReplyDone,
     ReplyFailure,
@@ -132,6 +134,7 @@ class ReplyHandle:
     first_byte_at: float | None = None
     usage: list[ModelUsage] = field(default_factory=list)  # one per model call
     agent: ConversationAgent | None = None  # answers this reply instead of the engine's agent
+    awaits_client: bool = False  # it handed tool calls to the client, whose results come next
 
     def played_ms(self) -> float:
         """How much of the reply's audio the caller has heard."""
@@ -215,6 +218,7 @@ class ConversationEngine:
     _deferred: asyncio.Task[None] | None = field(default=None, init=False)
     _endpointer: Endpointer = field(default_factory=Endpointer, init=False)
     _turn_deadline: asyncio.Task[None] | None = field(default=None, init=False)  # ends a held turn
+    _idle: asyncio.Task[None] | None = field(default=None, init=False)  # prompts the caller after a silence
     _held_cause: heard.Transcribed | None = field(default=None, init=False)  # the held turn's last utterance
     _undecided: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # utterances over a reply
     _dismissed: dict[str, list[heard.ListenerEvent]] = field(default_factory=dict, init=False)  # backchannels, noise:
@@ -236,12 +240,15 @@ class ConversationEngine:
         return (self._state, event) in REPLY_TRANSITIONS
 
     def _advance(self, event: ReplyInput) -> None:
+        reply = self._reply
         try:
             self._state = REPLY_TRANSITIONS[self._state, event]
         except KeyError:
             raise RuntimeError(f"reply state {self._state.value} does not allow {event.value}") from None
         if self._state is ReplyState.IDLE:
             self._reply = None
+        if event is ReplyInput.PLAYED:
+            self._arm_idle_timeout(reply)
         if self._state in (ReplyState.IDLE, ReplyState.ENDING) and self._listener is not None:
             self._listener.unwatch()
 
@@ -290,7 +297,8 @@ class ConversationEngine:
     # -- commands: the conversation --
 
     async def add_user_text(self, text: str, hidden: bool = False) -> MessageRecord:
-        """Store something the caller wrote (or a hidden note about what they did)."""
+        """Store something the caller wrote (or a hidden note about what they did): the caller is not idle."""
+        self._cancel_idle_timeout()
         return await self.agent.add_user_message(text, hidden)
 
     async def respond(self, spoken: bool | None = None, agent: ConversationAgent | None = None) -> str:
@@ -345,6 +353,7 @@ class ConversationEngine:
     async def close(self) -> None:
         """The connection ended: stop listening; a reply in flight ends keeping what was heard; every task ends."""
         self._cancel_deferred()
+        self._cancel_idle_timeout()
         if self._intake is not None:
             await cancel_and_wait(self._intake)
         if self._listener is not None:
@@ -429,6 +438,7 @@ class ConversationEngine:
             case heard.VoiceStarted():
                 self._caller_speaking = True
                 self._cancel_deferred()
+                self._cancel_idle_timeout()
                 self._cancel_turn_deadline()
                 self._endpointer.speech_started()
                 reply = self._reply if self.options.barge_in and self._can(ReplyInput.INTERRUPT) else None
@@ -504,6 +514,35 @@ class ConversationEngine:
             self._deferred.cancel()
             self._deferred = None
 
+    def _arm_idle_timeout(self, reply: ReplyHandle | None) -> None:
+        """A reply finished: with server VAD and an idle timeout, count the caller's silence from the end of its audio."""
+        self._cancel_idle_timeout()
+        timeout_ms = self.options.idle_timeout_ms
+        if timeout_ms is not None and self.options.turn_settings is not None and not (reply is not None and reply.awaits_client):
+            playing_ms = reply.speaker.sent_ms - reply.played_ms() if reply is not None and reply.speaker is not None else 0.0
+            self._idle = self._tasks.spawn(self._idle_after(playing_ms, timeout_ms), "idle timeout")
+
+    def _cancel_idle_timeout(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _heard_ms(self) -> int:
+        return self._listener.position_ms if self._listener is not None else 0
+
+    async def _idle_after(self, playing_ms: float, timeout_ms: int) -> None:
+        """Commit an empty user turn (a hidden note the model reads) and answer it, as OpenAI's idle timeout does."""
+        await asyncio.sleep(playing_ms / 1000)
+        start_ms = self._heard_ms()
+        await asyncio.sleep(timeout_ms / 1000)
+        self._idle = None
+        if self._caller_speaking or not self._can(ReplyInput.START):
+            return
+        end_ms = self._heard_ms()
+        await self.emit(IdleTimeout(new_id("item"), start_ms, end_ms))
+        await self.agent.add_user_message(CALLER_SILENT.format(seconds=timeout_ms / 1000), hidden=True)
+        await self._start_unasked(None)
+
     async def _respond_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
         if not self._caller_speaking and self._can(ReplyInput.START):  # else the utterance's own reply follows
@@ -534,6 +573,7 @@ class ConversationEngine:
                      agent: ConversationAgent | None = None) -> str:
         reply_id = new_id("resp")
         lease = await self._claim(reply_id) if script is None else None  # a script stores nothing: it needs no Redis
+        self._cancel_idle_timeout()
         speaker: Speaker | None = None
         playout: Playout | None = None
         output = self.options.output
@@ -620,6 +660,7 @@ class ConversationEngine:
                     case ToolStarted() if speaker is not None:
                         speaker.flush_text()
                     case ClientToolCall():
+                        reply.awaits_client = True
                         if speaker is not None:
                             speaker.flush_text()
                         await self.emit(ReplyToolCall(reply.reply_id, event))

@@ -137,6 +137,16 @@ class ReplyDone:
 
 
 @dataclass(frozen=True)
+class IdleTimeout:
+    """The caller said nothing for the idle timeout after a reply finished: an empty user turn was
+    committed as `item_id` (the silence ran from `audio_start_ms` to `audio_end_ms`); a reply follows."""
+
+    item_id: str
+    audio_start_ms: int
+    audio_end_ms: int
+
+
+@dataclass(frozen=True)
 class ConversationError:
     """Something the client should be told about (the model failed, a reply crashed)."""
 
@@ -146,7 +156,7 @@ class ConversationError:
 
 ConversationEvent = (
     SpeechStarted | SpeechStopped | Transcribed | ReplyStarted | ReplyText | ReplyAudio | ReplyMark
-    | ReplyToolCall | ReplyInterrupted | ReplyDone | ConversationError
+    | ReplyToolCall | ReplyInterrupted | ReplyDone | IdleTimeout | ConversationError
 )
 Emit = Callable[[ConversationEvent], Awaitable[None]]
 
@@ -190,3 +200,4 @@ class ConversationOptions:
     endpointing: EndpointingSettings | None = None  # semantic_vad: hold unfinished utterances (None: each ends a turn)
     interruptions: InterruptionSettings | None = None  # classify speech over a reply (None: any speech interrupts)
     echo: EchoSettings | None = None  # cancel the replies' audio from the input (None: the input is heard as is)
+    idle_timeout_ms: int | None = None  # server VAD: a finished reply followed by this much silence prompts another

@@ -162,6 +162,11 @@ class Listener:
         """No audio queued and no utterance open."""
         return self._queue.empty() and self._detector.idle
 
+    @property
+    def position_ms(self) -> int:
+        """How much caller audio was appended so far, in milliseconds."""
+        return self._received_samples * 1000 // self.input_format.rate
+
     def configure(self, input_format: AudioFormat, turn_settings: TurnSettings | None) -> None:
         """Change format or turn detection; refused (FormatLocked) while an utterance is open."""
         if input_format == self.input_format and turn_settings == self.turn_settings:

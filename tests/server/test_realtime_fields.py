@@ -69,10 +69,10 @@ async def test_response_done_reports_the_tokens_the_model_used(server, llm: Scri
 async def test_a_refused_response_field_names_itself_and_no_response_starts(server, llm: ScriptedLLM) -> None:
     llm.script(Text("Sunny."))
     async with _text_session(server) as connection:
-        await connection.response.create(response={"conversation": "none"})
+        await connection.response.create(response={"prompt": {"id": "pmpt_1"}})
         error = (await _until(connection, "error"))[-1].error
         events = await _ask(connection, _QUESTION)
-    assert (error.param, error.code) == ("response.conversation", "invalid_value")
+    assert (error.param, error.code) == ("response.prompt", "unknown_parameter")
     assert [e.type for e in events].count("response.created") == 1 and len(llm.requests) == 1
 
 
