@@ -1,9 +1,8 @@
 """Which fields of `session.update` and `response.create` Confab honours, and the refusal of every other one.
 
 The rule (issue 12): a field a client sends is either honoured or refused with an `error` event
-naming it, never accepted and dropped. A field whose value is what is already in force (the
-voice `joe`, speed 1, `truncation: "auto"`...) is honoured; any other value of a field Confab
-cannot change is refused. Sans-I/O: the session turns each `Refusal` into an `error` event.
+naming it, never accepted and dropped. A field whose value is what is already in force
+(`truncation: "auto"`...) is honoured; any other value of a field Confab cannot change is refused. Sans-I/O: the session turns each `Refusal` into an `error` event.
 """
 
 from __future__ import annotations
@@ -15,6 +14,9 @@ from agent.voice_agent import ModelOptions
 from server.agent_names import is_openai_model_name
 
 VOICE = "joe"  # the one voice the server speaks with, reported in session.audio.output.voice
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"})
+"""OpenAI's voice names: each means VOICE, so clients that hard-code one work unchanged."""
+SPEEDS = (0.25, 1.5)  # OpenAI's range for session.audio.output.speed
 
 
 @dataclass(frozen=True)
@@ -84,17 +86,17 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
         refusals.append(Refusal("session.model", f"the agent is chosen when connecting (?model=); this session talks to {agent_name!r}", "invalid_value"))
     audio = getattr(session, "audio", None)
     audio_in, audio_out = getattr(audio, "input", None), getattr(audio, "output", None)
-    refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction", "transcription"),
-                             "caller audio is always transcribed by the server's own speech-to-text")
+    refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction",), "not implemented")
     detection = getattr(audio_in, "turn_detection", None)
     if getattr(detection, "idle_timeout_ms", None) is not None:
         refusals.append(Refusal("session.audio.input.turn_detection.idle_timeout_ms", "idle_timeout_ms is not supported"))
     voice = getattr(audio_out, "voice", None)
-    if voice is not None and voice != VOICE:
-        refusals.append(Refusal("session.audio.output.voice", f"the only voice is {VOICE!r}", "invalid_value"))
+    if voice is not None and voice != VOICE and not (isinstance(voice, str) and voice in OPENAI_VOICES):
+        refusals.append(Refusal("session.audio.output.voice", f"the only voice is {VOICE!r} (OpenAI's voice names mean it too), "
+                                                              f"not {voice!r}", "invalid_value"))
     speed = getattr(audio_out, "speed", None)
-    if speed is not None and speed != 1.0:
-        refusals.append(Refusal("session.audio.output.speed", "only speed 1.0 is supported", "invalid_value"))
+    if speed is not None and not SPEEDS[0] <= speed <= SPEEDS[1]:
+        refusals.append(Refusal("session.audio.output.speed", f"speed is {SPEEDS[0]} to {SPEEDS[1]}, not {speed}", "invalid_value"))
     return refusals
 
 

@@ -108,8 +108,8 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
             return ProtocolError(str(exc), exc.code, event_id, exc.param)
     if kind == "session.update":
         session = data.get("session")
-        if isinstance(session, dict) and session.get("type") != "realtime":
-            return ProtocolError("only sessions of type `realtime` are supported", "invalid_value", event_id, "session.type")
+        if isinstance(session, dict) and session.get("type") not in ("realtime", "transcription"):
+            return ProtocolError("a session's type is `realtime` or `transcription`", "invalid_value", event_id, "session.type")
         data = pcm_rate_extension(data)
     try:
         event = model.validate_python(data)
