@@ -15,12 +15,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent
+from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent, SessionUpdateEvent
 from openai.types.realtime.realtime_error import RealtimeError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.realtime import bounds
 from server.realtime.beta import BetaFieldError, client_event_to_ga, server_event_to_beta
+from server.realtime.transcription import unknown_field
 from server.wire_json import UnsafeJson, load_checked
 from server.ids import new_id
 
@@ -117,6 +118,9 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if not str(p)[:1].isupper()) or None
         return ProtocolError(f"invalid {kind}: {first['msg']} at {where}", "invalid_value", event_id, where)
+    unknown = unknown_field(event.session) if isinstance(event, SessionUpdateEvent) and event.session.type == "transcription" else None
+    if unknown is not None:
+        return ProtocolError(f"a transcription session has no field {unknown}", "unknown_parameter", event_id, unknown)
     problem = bounds.check(event)
     if problem is not None:
         return ProtocolError(f"invalid {kind}: {problem.message}", "invalid_value", event_id, problem.param)

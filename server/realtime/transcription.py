@@ -95,3 +95,15 @@ def transcript_events(item_id: str, text: str, audio_s: float, error: str | None
         type="conversation.item.input_audio_transcription.completed", event_id=new_id("event"), item_id=item_id,
         content_index=0, transcript=text, usage=UsageDuration(type="duration", seconds=round(audio_s, 3)),
     )]
+
+
+def unknown_field(session: Any) -> str | None:
+    """The dotted path of the first field a transcription session does not have (openai-python's models keep unknown ones)."""
+    audio = getattr(session, "audio", None)
+    audio_in = getattr(audio, "input", None)
+    levels = (("session", session), ("session.audio", audio), ("session.audio.input", audio_in),
+              (_PARAM, getattr(audio_in, "transcription", None)))
+    for path, model in levels:
+        for name in (getattr(model, "model_extra", None) or {}):
+            return f"{path}.{name}"
+    return None
