@@ -106,8 +106,8 @@ class RealtimeSession:
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
-        if self.services.speech is not None:
-            self.voice = replace(self.voice, transcription=Transcription(self.services.speech.transcriber.name))
+        speech = self.services.speech
+        self.voice = replace(self.voice, transcription=Transcription(speech.transcriber.name) if speech else Transcription(enabled=False))
         self._voice_agent = self._agent_for(self.instructions, self.model_settings)
         self._engine = ConversationEngine(
             self._voice_agent, self.services.speech, self.voice.options(), self._on_event,

@@ -202,3 +202,17 @@ async def test_a_transcription_session_refuses_response_create(server) -> None:
         await connection.response.create()
         error = (await _until(connection, "error"))[-1].error
     assert (error.code, error.param) == ("unsupported_event", "type") and "transcription session" in error.message
+
+
+async def test_a_client_secret_minted_for_a_transcription_session_opens_a_transcription_session(settings: Settings) -> None:
+    async with running_server(settings.model_copy(update={"api_keys": ["acme:acme-key"]})) as gateway:
+        minting = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key="acme-key")
+        secret = await minting.realtime.client_secrets.create(session={"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1", "language": "en"}}}})
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key=secret.value)
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            updated = (await _until(connection, "session.updated"))[-1]
+            await connection.response.create()
+            error = (await _until(connection, "error"))[-1].error
+    assert secret.session.type == "transcription" and secret.session.audio.input.transcription.model == "tiny.en"
+    assert updated.session.type == "transcription" and updated.session.audio.input.transcription.language == "en"
+    assert error.code == "unsupported_event"
