@@ -10,11 +10,10 @@ from __future__ import annotations
 import base64
 import functools
 import binascii
-from dataclasses import replace
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openai.types.realtime import (
