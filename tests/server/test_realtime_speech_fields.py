@@ -5,7 +5,9 @@ Whisper and Piper (only the language model is scripted); every server event is c
 openai-python's `RealtimeServerEvent` union.
 """
 
+import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -216,3 +218,16 @@ async def test_a_client_secret_minted_for_a_transcription_session_opens_a_transc
     assert secret.session.type == "transcription" and secret.session.audio.input.transcription.model == "tiny.en"
     assert updated.session.type == "transcription" and updated.session.audio.input.transcription.language == "en"
     assert error.code == "unsupported_event"
+
+
+async def test_a_caller_hanging_up_as_its_words_are_stored_does_not_hold_up_the_server_stopping(settings: Settings, llm: ScriptedLLM) -> None:
+    llm.script(Text(ANSWER), Text(ANSWER))
+    async with asyncio.timeout(90):  # a stop held up for good would otherwise hang the test
+        async with running_server(settings) as gateway:
+            async with _connect(gateway.port, output_modalities=["text"]) as connection:
+                await _say(connection, "speech05.wav")
+                await _until(connection, "response.done")
+                await _say(connection, "speech03.wav")
+                await _until(connection, _COMPLETED)  # the words are being stored now: hang up
+            stopping = time.monotonic()
+    assert time.monotonic() - stopping < 10.0
