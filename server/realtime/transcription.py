@@ -57,6 +57,7 @@ class Transcription:
             return Transcription(self.model, self.hints, enabled=False), []
         refusals = [Refusal(f"{_PARAM}.{name}", f"{_PARAM}.{name} is not supported by Whisper")
                     for name in _UNSUPPORTED if getattr(asked, name, None)]
+        refusals += [Refusal(f"{_PARAM}.{name}", f"{_PARAM} has no field {name!r}") for name in asked.model_extra or {}]
         if asked.model is not None and asked.model != self.model and asked.model not in OPENAI_TRANSCRIPTION_MODELS:
             refusals.append(Refusal(f"{_PARAM}.model", f"the transcription model is {self.model!r} (OpenAI's transcription "
                                                        f"model names mean it too), not {asked.model!r}", "invalid_value"))

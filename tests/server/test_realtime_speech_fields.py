@@ -231,3 +231,12 @@ async def test_a_caller_hanging_up_as_its_words_are_stored_does_not_hold_up_the_
                 await _until(connection, _COMPLETED)  # the words are being stored now: hang up
             stopping = time.monotonic()
     assert time.monotonic() - stopping < 10.0
+
+
+async def test_a_transcription_field_whisper_cannot_honour_is_refused_by_name_and_the_transcription_in_force_stays(server) -> None:
+    async with _connect(server.port) as connection:
+        await connection.session.update(session={"type": "realtime", "audio": {"input": {"transcription": {"language": "en", "keywords": ["Oak Lane"]}}}})
+        events = await _until(connection, "session.updated")
+    error = next(e.error for e in events if e.type == "error")
+    assert (error.param, error.code) == ("session.audio.input.transcription.keywords", "unknown_parameter")
+    assert events[-1].session.audio.input.transcription.language is None
