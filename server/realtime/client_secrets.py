@@ -23,7 +23,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from openai.types.realtime import ClientSecretCreateResponse, RealtimeSessionCreateRequest
+from openai.types.realtime import ClientSecretCreateResponse, RealtimeSessionCreateRequest, RealtimeTranscriptionSessionCreateRequest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 from websockets.http11 import Response
@@ -37,6 +37,7 @@ from server.http import json_response
 from server.plain_http import HttpRequest
 from server.realtime.beta import session_to_beta
 from server.realtime.protocol import pcm_rate_extension
+from server.realtime.transcription import Transcription, unknown_field
 from server.realtime.voice_config import VoiceConfig
 from server.runtime import Runtime
 
@@ -169,19 +170,29 @@ def _located(data: Any, loc: tuple[int | str, ...]) -> tuple[str, Any]:
     return ".".join(parts), data
 
 
-def _session_config(session: dict[str, Any]) -> tuple[RealtimeSessionCreateRequest, VoiceConfig]:
+def _session_config(runtime: Runtime, session: dict[str, Any]) -> tuple[RealtimeSessionCreateRequest | RealtimeTranscriptionSessionCreateRequest, VoiceConfig]:
     """The requested session as openai-python reads it (16 kHz PCM allowed, as in `session.update`) and the voice settings it implies."""
-    if session.get("type") != "realtime":
-        raise RequestRefused(HTTPStatus.BAD_REQUEST, f"session.type {session.get('type')!r} is not supported; use \"realtime\"", "invalid_value", "session.type")
+    kind = session.get("type")
+    if kind not in ("realtime", "transcription"):
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, f"session.type {kind!r} is not supported; use \"realtime\" or \"transcription\"",
+                             "invalid_value", "session.type")
     extended = pcm_rate_extension({"session": session})["session"]
+    model = RealtimeSessionCreateRequest if kind == "realtime" else RealtimeTranscriptionSessionCreateRequest
     try:
-        config = RealtimeSessionCreateRequest.model_validate(extended)
+        config = model.model_validate(extended)
     except ValidationError as exc:
         where, value = _located(extended, exc.errors()[0]["loc"])
         param = "session." + where if where else "session"
         raise RequestRefused(HTTPStatus.BAD_REQUEST, f"invalid {param}: {value!r}", "invalid_value", param) from exc
+    if (unknown := unknown_field(config) if kind == "transcription" else None) is not None:
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, f"a transcription session has no field {unknown}", "unknown_parameter", unknown)
+    speech = runtime.speech
+    transcription, refused = (Transcription(speech.transcriber.name) if speech else Transcription(enabled=False)).updated(
+        getattr(config.audio, "input", None), speech.transcriber.languages if speech else None)
+    if refused:
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, refused[0].message, refused[0].code, refused[0].param)
     try:
-        return config, VoiceConfig().updated(config)
+        return config, VoiceConfig(kind=config.type, transcription=transcription).updated(config)
     except ValueError as exc:
         raise RequestRefused(HTTPStatus.BAD_REQUEST, str(exc), "invalid_value", "session.audio") from exc
 
@@ -206,8 +217,8 @@ async def mint(runtime: Runtime, request: HttpRequest) -> dict[str, Any]:
         raise RequestRefused(HTTPStatus.UNAUTHORIZED, "missing or invalid API key (a client secret cannot mint secrets)", "invalid_api_key")
     parsed = _parse_request(request.body)
     caller = _caller(request)
-    config, voice = _session_config(parsed.session)
-    model = config.model if isinstance(config.model, str) else None
+    config, voice = _session_config(runtime, parsed.session)
+    model = getattr(config, "model", None) if isinstance(getattr(config, "model", None), str) else None
     agent = await resolve_agent(runtime.agents, owner, model, runtime.settings.default_agent)
     if agent is None:
         raise RequestRefused(HTTPStatus.NOT_FOUND, f"unknown agent {model!r}", "agent_not_found", "session.model")
@@ -217,10 +228,12 @@ async def mint(runtime: Runtime, request: HttpRequest) -> dict[str, Any]:
     value = await ClientSecrets(runtime.redis).mint(ClientSecretGrant(
         owner=owner, agent_id=agent.id, caller=caller, session=requested, expires_at=expires_at
     ))
-    session = {
-        **requested, "id": f"sess_{uuid.uuid4().hex[:20]}", "object": "realtime.session", "model": agent.name,
-        "expires_at": expires_at, "output_modalities": [voice.modality], "audio": voice.audio_config().model_dump(mode="json", exclude_none=True),
-    }
+    session: dict[str, Any] = {**requested, "id": f"sess_{uuid.uuid4().hex[:20]}", "expires_at": expires_at}
+    if voice.kind == "transcription":
+        session |= {"object": "realtime.transcription_session", "audio": {"input": voice.input_config()}}
+    else:
+        session |= {"object": "realtime.session", "model": agent.name, "output_modalities": [voice.modality],
+                    "audio": voice.audio_config().model_dump(mode="json", exclude_none=True)}
     answer = ClientSecretCreateResponse.model_validate({"value": value, "expires_at": expires_at, "session": session})
     return answer.model_dump(mode="json", exclude_none=True)
 

@@ -1,9 +1,8 @@
 """Which fields of `session.update` and `response.create` Confab honours, and the refusal of every other one.
 
 The rule (issue 12): a field a client sends is either honoured or refused with an `error` event
-naming it, never accepted and dropped. A field whose value is what is already in force (the
-voice `joe`, speed 1, `truncation: "auto"`...) is honoured; any other value of a field Confab
-cannot change is refused. Sans-I/O: the session turns each `Refusal` into an `error` event.
+naming it, never accepted and dropped. A field whose value is what is already in force
+(`truncation: "auto"`...) is honoured; any other value of a field Confab cannot change is refused. Sans-I/O: the session turns each `Refusal` into an `error` event.
 """
 
 from __future__ import annotations
@@ -16,6 +15,9 @@ from audio.codecs import AudioFormat
 from server.agent_names import is_openai_model_name
 
 VOICE = "joe"  # the one voice the server speaks with, reported in session.audio.output.voice
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"})
+"""OpenAI's voice names: each means VOICE, so clients that hard-code one work unchanged."""
+SPEEDS = (0.25, 1.5)  # OpenAI's range for session.audio.output.speed
 
 
 @dataclass(frozen=True)
@@ -86,18 +88,23 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
         refusals.append(Refusal("session.model", f"the agent is chosen when connecting (?model=); this session talks to {agent_name!r}", "invalid_value"))
     audio = getattr(session, "audio", None)
     audio_in, audio_out = getattr(audio, "input", None), getattr(audio, "output", None)
-    refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction", "transcription"),
-                             "caller audio is always transcribed by the server's own speech-to-text")
+    refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction",), "not implemented")
     detection = getattr(audio_in, "turn_detection", None)
     if detection is not None and getattr(detection, "idle_timeout_ms", None) is not None and detection.type != "server_vad":
         refusals.append(Refusal("session.audio.input.turn_detection.idle_timeout_ms", "idle_timeout_ms needs turn_detection server_vad", "invalid_value"))
-    voice = getattr(audio_out, "voice", None)
-    if voice is not None and voice != VOICE:
-        refusals.append(Refusal("session.audio.output.voice", f"the only voice is {VOICE!r}", "invalid_value"))
+    refusals += _voice(audio_out, "session.audio.output.voice")
     speed = getattr(audio_out, "speed", None)
-    if speed is not None and speed != 1.0:
-        refusals.append(Refusal("session.audio.output.speed", "only speed 1.0 is supported", "invalid_value"))
+    if speed is not None and not SPEEDS[0] <= speed <= SPEEDS[1]:
+        refusals.append(Refusal("session.audio.output.speed", f"speed is {SPEEDS[0]} to {SPEEDS[1]}, not {speed}", "invalid_value"))
     return refusals
+
+
+def _voice(audio_out: Any, param: str) -> list[Refusal]:
+    """A refusal of an `audio.output.voice` the server cannot speak (none for `joe` or an OpenAI voice name)."""
+    voice = getattr(audio_out, "voice", None)
+    if voice is None or voice == VOICE or (isinstance(voice, str) and voice in OPENAI_VOICES):
+        return []
+    return [Refusal(param, f"the only voice is {VOICE!r} (OpenAI's voice names mean it too), not {voice!r}", "invalid_value")]
 
 
 def _format_of(fmt: Any) -> AudioFormat | None:
@@ -116,9 +123,7 @@ def response_refusals(response: Any, output_format: AudioFormat) -> list[Refusal
     if conversation is not None and conversation not in ("auto", "none"):
         refusals.append(Refusal("response.conversation", "conversation can be \"auto\" or \"none\" (out-of-band)", "invalid_value"))
     audio_out = getattr(getattr(response, "audio", None), "output", None)
-    voice = getattr(audio_out, "voice", None)
-    if voice is not None and voice != VOICE:
-        refusals.append(Refusal("response.audio.output.voice", f"the only voice is {VOICE!r}", "invalid_value"))
+    refusals += _voice(audio_out, "response.audio.output.voice")
     fmt = getattr(audio_out, "format", None)
     if fmt is not None and _format_of(fmt) != output_format:
         refusals.append(Refusal("response.audio.output.format", "a response speaks in the session's output format; "

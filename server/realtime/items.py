@@ -9,7 +9,6 @@ from openai.types.realtime import (
     ConversationCreatedEvent,
     ConversationItem,
     ConversationItemDeletedEvent,
-    ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemTruncatedEvent,
     InputAudioBufferClearedEvent,
     InputAudioBufferCommittedEvent,
@@ -34,9 +33,6 @@ from openai.types.realtime import (
     ResponseOutputItemDoneEvent,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
-)
-from openai.types.realtime.conversation_item_input_audio_transcription_completed_event import (
-    UsageTranscriptTextUsageDuration as UsageDuration,
 )
 from openai.types.realtime.realtime_conversation_item_assistant_message import Content as AssistantContent
 from openai.types.realtime.realtime_conversation_item_user_message import Content as UserContent
@@ -270,14 +266,6 @@ def committed(item_id: str, previous: str | None) -> InputAudioBufferCommittedEv
 def cleared() -> InputAudioBufferClearedEvent:
     """`input_audio_buffer.cleared`."""
     return InputAudioBufferClearedEvent(type="input_audio_buffer.cleared", event_id=new_id("event"))
-
-
-def transcription_completed(item_id: str, transcript: str) -> ConversationItemInputAudioTranscriptionCompletedEvent:
-    """`conversation.item.input_audio_transcription.completed`."""
-    return ConversationItemInputAudioTranscriptionCompletedEvent(
-        type="conversation.item.input_audio_transcription.completed", event_id=new_id("event"), item_id=item_id,
-        content_index=0, transcript=transcript, usage=UsageDuration(type="duration", seconds=0),
-    )
 
 
 def truncated(item_id: str, audio_end_ms: int) -> ConversationItemTruncatedEvent:

@@ -15,12 +15,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent
+from openai.types.realtime import InputAudioBufferAppendEvent, RealtimeClientEvent, RealtimeErrorEvent, SessionUpdateEvent
 from openai.types.realtime.realtime_error import RealtimeError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from server.realtime import bounds
 from server.realtime.beta import BetaFieldError, client_event_to_ga, server_event_to_beta
+from server.realtime.transcription import unknown_field
 from server.wire_json import UnsafeJson, load_checked
 from server.ids import new_id
 
@@ -124,8 +125,8 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
             return ProtocolError(str(exc), exc.code, event_id, exc.param)
     if kind == "session.update":
         session = data.get("session")
-        if isinstance(session, dict) and session.get("type") != "realtime":
-            return ProtocolError("only sessions of type `realtime` are supported", "invalid_value", event_id, "session.type")
+        if isinstance(session, dict) and session.get("type") not in ("realtime", "transcription"):
+            return ProtocolError("a session's type is `realtime` or `transcription`", "invalid_value", event_id, "session.type")
         data = pcm_rate_extension(data)
     if kind == "response.create":
         data = mark_item_references(data)
@@ -135,6 +136,9 @@ def _parse(frame: str | bytes, beta: bool) -> BaseModel | PlainTextUtterance | P
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if not str(p)[:1].isupper()) or None
         return ProtocolError(f"invalid {kind}: {first['msg']} at {where}", "invalid_value", event_id, where)
+    unknown = unknown_field(event.session) if isinstance(event, SessionUpdateEvent) and event.session.type == "transcription" else None
+    if unknown is not None:
+        return ProtocolError(f"a transcription session has no field {unknown}", "unknown_parameter", event_id, unknown)
     problem = bounds.check(event)
     if problem is not None:
         return ProtocolError(f"invalid {kind}: {problem.message}", "invalid_value", event_id, problem.param)

@@ -28,6 +28,7 @@ from openai.types.realtime import (
     RealtimeConversationItemFunctionCallOutput,
     RealtimeConversationItemUserMessage,
     RealtimeSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateRequest,
     ResponseCancelEvent,
     ResponseCreateEvent,
     SessionCreatedEvent,
@@ -49,6 +50,7 @@ from server.realtime.fields import ModelSettings, Refusal, response_refusals, se
 from server.realtime.outputs import PlainTextReply, RealtimeReply, WireReply
 from server.realtime.protocol import PlainTextUtterance, ProtocolError, ServerEventEncoder, error_event, parse_client_frame
 from server.realtime.response_input import input_messages
+from server.realtime.transcription import Transcription, transcript_events
 from server.realtime.voice_config import VoiceConfig, latency_event
 from server.runtime import VoiceServices
 from server.voice.conversation import MEMORY_UNAVAILABLE, ConversationEngine
@@ -117,6 +119,8 @@ class RealtimeSession:
 
     def __post_init__(self) -> None:
         self._encoder = ServerEventEncoder(self.beta)
+        speech = self.services.speech
+        self.voice = replace(self.voice, transcription=Transcription(speech.transcriber.name) if speech else Transcription(enabled=False))
         self._voice_agent = self._agent_for(self.instructions, self.model_settings)
         self._engine = ConversationEngine(
             self._voice_agent, self.services.speech, self.voice.options(), self._on_event,
@@ -141,7 +145,9 @@ class RealtimeSession:
         return self.services.voice_agent(self.agent, self.conversation, instructions, client_tools=tools or self._client_tools,
                                          options=settings.options())
 
-    def _session_model(self) -> RealtimeSessionCreateRequest:
+    def _session_model(self) -> RealtimeSessionCreateRequest | RealtimeTranscriptionSessionCreateRequest:
+        if self.voice.kind == "transcription":
+            return RealtimeTranscriptionSessionCreateRequest.model_validate({"type": "transcription", "audio": {"input": self.voice.input_config()}})
         return RealtimeSessionCreateRequest(
             type="realtime", model=self.agent.name, instructions=self.instructions or "",
             output_modalities=[self.voice.modality], audio=self.voice.audio_config(), tools=list(self._client_tools.declared),
@@ -173,6 +179,10 @@ class RealtimeSession:
         match event:
             case ProtocolError():
                 await self.error(event.message, event.code, event.event_id, event.param)
+            case ResponseCreateEvent() | ConversationItemCreateEvent() | PlainTextUtterance() if self.voice.kind == "transcription":
+                what = "a text turn" if isinstance(event, PlainTextUtterance) else event.type
+                await self.error(f"{what} is not available in a transcription session: it transcribes and never answers",
+                                 "unsupported_event", getattr(event, "event_id", None), "type")
             case PlainTextUtterance():
                 await self._plain_text_turn_of(event.text)
             case InputAudioBufferAppendEvent():
@@ -209,15 +219,22 @@ class RealtimeSession:
 
     async def _update_session(self, event: SessionUpdateEvent) -> None:
         update: Any = event.session
+        if update.type != self.voice.kind and self._chain.last is not None:
+            await self.error(f"session.type cannot change from {self.voice.kind!r} once the conversation has items",
+                             "invalid_value", event.event_id, "session.type")
+            return
+        speech = self.services.speech
+        audio_in = getattr(getattr(update, "audio", None), "input", None)
+        transcription, transcription_refused = self.voice.transcription.updated(audio_in, speech.transcriber.languages if speech else None)
         try:
-            voice = self.voice.updated(update)
+            voice = replace(self.voice.updated(update), kind=update.type, transcription=transcription)
             self._engine.configure(voice.options())
         except (ValueError, FormatLocked) as exc:
             await self.error(str(exc), "invalid_value", event.event_id, "session.audio")
             return
         self.voice = voice
         settings, refused = self.model_settings.updated(update, "session")
-        await self._refuse(session_refusals(update, self.agent.name) + refused, event.event_id)
+        await self._refuse(session_refusals(update, self.agent.name) + transcription_refused + refused, event.event_id)
         instructions = update.instructions if getattr(update, "instructions", None) is not None else self.instructions
         if (instructions, settings) != (self.instructions, self.model_settings):
             self.instructions, self.model_settings = instructions, settings
@@ -415,7 +432,9 @@ class RealtimeSession:
                 await self.send(items.committed(event.item_id, previous))
                 await self.send(items.item_added(items.user_audio_item(event.item_id, None), previous))
             case Transcribed():
-                await self.send(items.transcription_completed(event.item_id, event.text))
+                if self.voice.transcription.enabled or event.error is not None:
+                    for transcript_event in transcript_events(event.item_id, event.text, event.audio_s, event.error):
+                        await self.send(transcript_event)
                 heard_item = items.user_audio_item(event.item_id, event.text)
                 self._ledger.record(LedgerEntry(heard_item))
                 await self.send(items.item_done(heard_item, None))

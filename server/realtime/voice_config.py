@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from openai.types.realtime import RealtimeAudioConfig
 from pydantic import BaseModel
@@ -13,7 +13,9 @@ from audio.endpointing import Eagerness, EndpointingSettings
 from audio.interruption import InterruptionSettings
 from audio.turns import TurnSettings
 from server.realtime import items
+from server.realtime.fields import SPEEDS, VOICE
 from server.realtime.protocol import EXTENSION_RATE
+from server.realtime.transcription import Transcription
 from server.voice.events import ConversationOptions, TurnTimings, VoiceOutput
 
 DEFAULT_FORMAT = AudioFormat("audio/pcm", 24000)
@@ -50,10 +52,20 @@ def _format(model: Any, current: AudioFormat) -> AudioFormat:
     return AudioFormat.parse(model.type or "audio/pcm", rate)
 
 
+def _wire(fmt: AudioFormat) -> dict[str, Any]:
+    return {"type": fmt.type, "rate": fmt.rate} if fmt.type == "audio/pcm" and fmt.rate == 24000 else {"type": fmt.type}
+
+
 @dataclass(frozen=True)
 class VoiceConfig:
-    """What a session hears and says; defaults follow OpenAI's (audio out, server VAD, pcm 24 kHz)."""
+    """What a session hears and says; defaults follow OpenAI's (audio out, server VAD, pcm 24 kHz).
 
+    A `transcription` session (`kind`) only listens: it never answers and stores nothing.
+    """
+
+    kind: Literal["realtime", "transcription"] = "realtime"
+    transcription: Transcription = Transcription()
+    speed: float = 1.0
     modality: items.Modality = "audio"
     input_format: AudioFormat = DEFAULT_FORMAT
     output_format: AudioFormat = DEFAULT_FORMAT
@@ -78,6 +90,8 @@ class VoiceConfig:
                 config = config._with_turn_detection(audio_in.turn_detection)
         if audio_out is not None:
             config = replace(config, output_format=_format(audio_out.format, config.output_format))
+            if audio_out.speed is not None and SPEEDS[0] <= audio_out.speed <= SPEEDS[1]:  # else refused by name
+                config = replace(config, speed=audio_out.speed)
         return config
 
     def _with_turn_detection(self, detection: Any) -> VoiceConfig:
@@ -105,17 +119,16 @@ class VoiceConfig:
 
     def options(self) -> ConversationOptions:
         """The conversation engine's options for these settings."""
-        output = VoiceOutput(self.output_format) if self.modality == "audio" else None
+        hints = self.transcription.hints
+        if self.kind == "transcription":
+            return ConversationOptions(self.input_format, self.turn_settings, None, auto_respond=False, transcription=hints, remember=False)
+        output = VoiceOutput(self.output_format, speed=self.speed) if self.modality == "audio" else None
         return ConversationOptions(self.input_format, self.turn_settings, output, self.create_response,
                                    self.interrupt_response, self.endpointing, self.interruptions,
-                                   idle_timeout_ms=self.idle_timeout_ms)
+                                   idle_timeout_ms=self.idle_timeout_ms, transcription=hints)
 
-    def audio_config(self) -> RealtimeAudioConfig:
-        """The `session.audio` object reported in `session.created|updated`."""
-
-        def wire(fmt: AudioFormat) -> dict[str, Any]:
-            return {"type": fmt.type, "rate": fmt.rate} if fmt.type == "audio/pcm" and fmt.rate == 24000 else {"type": fmt.type}
-
+    def input_config(self) -> dict[str, Any]:
+        """The `session.audio.input` object reported in `session.created|updated`."""
         turn: dict[str, Any] | None = None
         if self.turn_settings is not None and self.endpointing is not None:
             turn = {"type": "semantic_vad", "eagerness": self.endpointing.eagerness.value,
@@ -130,7 +143,11 @@ class VoiceConfig:
             }
         if turn is not None and self.interruptions is not None:
             turn |= {ADAPTIVE_INTERRUPTION: True} | self.interruptions.model_dump(include=set(_INTERRUPTION_FIELDS))
+        return {"format": _wire(self.input_format), "turn_detection": turn, "transcription": self.transcription.wire()}
+
+    def audio_config(self) -> RealtimeAudioConfig:
+        """The `session.audio` object reported in `session.created|updated` of a realtime session."""
         return RealtimeAudioConfig.model_validate({
-            "input": {"format": wire(self.input_format), "turn_detection": turn},
-            "output": {"format": wire(self.output_format), "voice": "joe"},
+            "input": self.input_config(),
+            "output": {"format": _wire(self.output_format), "voice": VOICE, "speed": self.speed},
         })

@@ -258,6 +258,7 @@ class ConversationEngine:
         """Change what is heard and said; raises FormatLocked while an utterance is open."""
         if self._listener is not None:
             self._listener.configure(options.input_format, options.turn_settings)
+            self._listener.hints = options.transcription
         self.options = options
 
     def _speech(self) -> SpeechModels:
@@ -268,7 +269,7 @@ class ConversationEngine:
     def _ensure_listener(self) -> Listener:
         if self._listener is None:
             self._listener = Listener(self._speech(), self.options.input_format, self.options.turn_settings, self.scorer,
-                                      self.options.echo)
+                                      self.options.echo, self.options.transcription)
             self._intake = self._tasks.spawn(self._hear(self._listener), "intake")
             if self._reply is not None and self._reply.speaker is not None and self._can(ReplyInput.INTERRUPT):
                 # the first sound can come during a spoken reply nobody's words asked for (a key press, response.create)
@@ -385,6 +386,9 @@ class ConversationEngine:
                 log.exception("handling %s failed", type(event).__name__)
             finally:
                 listener.events.task_done()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # third-party code swallowed the cancellation: stop all the same
+                raise asyncio.CancelledError
 
     async def _heard(self, event: heard.ListenerEvent) -> None:
         item_id = getattr(event, "item_id", None)
@@ -451,14 +455,14 @@ class ConversationEngine:
                 self._caller_speaking = False
                 await self.emit(SpeechStopped(event.item_id, event.audio_end_ms))
             case heard.Transcribed():
-                await self.emit(Transcribed(event.item_id, event.text))
+                await self.emit(Transcribed(event.item_id, event.text, event.audio_s, event.error))
                 if event.error is not None:
                     await self._apologise(ConversationError(event.error, "speech_unavailable"), event)
                 if self.options.endpointing is not None and event.respond:
                     self._endpointer.settings = self.options.endpointing
                     await self._end_of_turn(self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic())), event)
                     return
-                if not event.text or not await self._store_heard(event.text, event):
+                if not event.text or not self.options.remember or not await self._store_heard(event.text, event):
                     return
                 if event.respond and self.options.auto_respond and self._can(ReplyInput.START):
                     await self._start_unasked(event)
@@ -580,7 +584,7 @@ class ConversationEngine:
         if spoken:
             if output is None:
                 raise SpeechUnavailable("this conversation has no audio output")
-            speaker = Speaker(self._speech(), output.format, output.pacing)
+            speaker = Speaker(self._speech(), output.format, output.pacing, output.speed)
             playout = EchoedMarks(reply_id) if output.marks else PacingEstimate(speaker)
         reply = ReplyHandle(reply_id, speaker, playout, cause, script, lease=lease, agent=agent)
         self._advance(ReplyInput.START)

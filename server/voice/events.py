@@ -11,6 +11,7 @@ from audio.codecs import AudioFormat
 from audio.echo import EchoSettings
 from audio.endpointing import EndpointingSettings
 from audio.interruption import InterruptionSettings
+from audio.stt import TranscriptionHints
 from audio.turns import TurnSettings
 from server.voice.speaker import Pacing
 
@@ -39,10 +40,13 @@ class SpeechStopped:
 
 @dataclass(frozen=True)
 class Transcribed:
-    """An utterance's text (empty when nothing intelligible was said; then it is not stored)."""
+    """An utterance's text (empty when nothing intelligible was said; then it is not stored), the seconds of
+    audio transcribed, and why the words were lost when the speech-to-text failed."""
 
     item_id: str
     text: str
+    audio_s: float = 0.0
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,11 +185,12 @@ class EmptyAudioBuffer(ValueError):
 
 @dataclass(frozen=True)
 class VoiceOutput:
-    """How replies are spoken: the format, the pacing, and whether the output echoes marks (telephony)."""
+    """How replies are spoken: the format, the pacing, whether the output echoes marks (telephony), the speed."""
 
     format: AudioFormat
     pacing: Pacing = Pacing()
     marks: bool = False
+    speed: float = 1.0  # > 1 speaks faster
 
 
 @dataclass(frozen=True)
@@ -201,3 +206,5 @@ class ConversationOptions:
     interruptions: InterruptionSettings | None = None  # classify speech over a reply (None: any speech interrupts)
     echo: EchoSettings | None = None  # cancel the replies' audio from the input (None: the input is heard as is)
     idle_timeout_ms: int | None = None  # server VAD: a finished reply followed by this much silence prompts another
+    transcription: TranscriptionHints = TranscriptionHints()  # the language and prompt every utterance is transcribed with
+    remember: bool = True  # store what the caller says (False: a transcription-only session keeps nothing)

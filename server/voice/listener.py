@@ -23,6 +23,7 @@ from audio.echo import EchoCanceller, EchoSettings
 from audio.interruption import Ignore, InterruptionClassifier, InterruptionSettings, Interrupt, Pause, Resume, Transcribe
 from audio.scheduler import Job
 from audio.resample import StreamResampler
+from audio.stt import TranscriptionHints
 from audio.turns import (
     ManualTurns,
     SilenceBegan,
@@ -76,6 +77,7 @@ class Transcribed:
     speech_end: float
     vad_end: float
     stt_done: float
+    audio_s: float  # the utterance's length
     error: str | None = None  # why the words were lost (the speech-to-text failed)
 
 
@@ -131,6 +133,8 @@ class Listener:
     """The VAD (None: Silero)."""
     echo: EchoSettings | None = None
     """Cancel the agent's own voice from the input with what `played()` is told (None: don't)."""
+    hints: TranscriptionHints = TranscriptionHints()
+    """The language and prompt every transcription gets; may change at any time."""
     events: asyncio.Queue[ListenerEvent] = field(default_factory=asyncio.Queue, init=False)
     """What was heard, in order; the owner calls `task_done()` once it has handled each."""
     _queue: asyncio.Queue[_Heard | _Command | _Played] = field(default_factory=lambda: asyncio.Queue(_QUEUE_CHUNKS), init=False)
@@ -319,7 +323,7 @@ class Listener:
     async def _decided(self, classifier: InterruptionClassifier, decisions: list[Pause | Resume | Ignore | Interrupt | Transcribe]) -> None:
         for decision in decisions:
             if isinstance(decision, Transcribe):
-                job = self.models.transcriber.submit(decision.audio)
+                job = self.models.transcriber.submit(decision.audio, hints=self.hints)
                 job.promote()
                 task = asyncio.create_task(self._quick_transcript(classifier, job, decision.audio_end_ms), name="transcript")
                 self._quick.add(task)
@@ -366,7 +370,7 @@ class Listener:
             self._speculation = None
 
     def _transcribe(self, audio: np.ndarray, speculative: bool) -> Job[str]:
-        return self.models.transcriber.submit(audio, speculative=speculative)
+        return self.models.transcriber.submit(audio, speculative, self.hints)
 
     async def _on_turn(self, event: TurnEvent) -> None:
         match event:
@@ -398,11 +402,12 @@ class Listener:
         await self._emit(VoiceStopped(item_id, event.audio_end_ms, cut))
         previous = self._emitting
         self._emitting = asyncio.create_task(
-            self._emit_transcript(previous, item_id, transcript, not cut, speech_end, now), name="transcript"
+            self._emit_transcript(previous, item_id, transcript, not cut, speech_end, now, len(event.audio) / SAMPLE_RATE),
+            name="transcript",
         )
 
     async def _emit_transcript(self, previous: asyncio.Task[None] | None, item_id: str, transcript: asyncio.Future[str],
-                               respond: bool, speech_end: float, vad_end: float) -> None:
+                               respond: bool, speech_end: float, vad_end: float, audio_s: float) -> None:
         error = None
         try:
             if previous is not None:
@@ -416,4 +421,4 @@ class Listener:
         except Exception as exc:
             log.warning("transcription failed: %s", exc)
             text, error = "", str(exc) or "transcription failed"
-        await self._emit(Transcribed(item_id, text, respond, speech_end, vad_end, time.monotonic(), error))
+        await self._emit(Transcribed(item_id, text, respond, speech_end, vad_end, time.monotonic(), audio_s, error))

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from audio.scheduler import Job
-from audio.stt import Transcriber, TranscriberSettings, get_transcriber
+from audio.stt import Transcriber, TranscriberSettings, TranscriptionHints, get_transcriber
 from audio.tts import Synthesizer, SynthesizerSettings, get_synthesizer
 from audio.vad import vad_session
 from server.voice.remote_speech import RemoteSpeechSettings, RemoteSynthesizer, RemoteTranscriber
@@ -24,7 +24,17 @@ from server.voice.remote_speech import RemoteSpeechSettings, RemoteSynthesizer, 
 class SpeechToText(Protocol):
     """What the listener needs of STT."""
 
-    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+    @property
+    def name(self) -> str:
+        """The model's name, as a session reports it."""
+        ...
+
+    @property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages (ISO-639-1) the model transcribes; None: unknown (a remote decides)."""
+        ...
+
+    def submit(self, audio: np.ndarray, speculative: bool = False, hints: TranscriptionHints = TranscriptionHints()) -> Job[str]:
         """Transcribe 16 kHz int16 speech off the event loop; a speculative job may be cancelled or promoted."""
         ...
 
@@ -45,8 +55,8 @@ class TextToSpeech(Protocol):
         """The rate of the synthesised samples."""
         ...
 
-    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
-        """Speech for `text` as int16 samples; `urgent` for the first chunk of an answer."""
+    async def synthesize_async(self, text: str, urgent: bool = False, speed: float = 1.0) -> np.ndarray:
+        """Speech for `text` as int16 samples; `urgent` for the first chunk of an answer; `speed` > 1 is faster."""
         ...
 
 

@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, omit
 
 from audio.codecs import int16_to_pcm16, pcm16_to_int16
 from audio.scheduler import Job
+from audio.stt import TranscriptionHints
 
 _PROBE_TIMEOUT_S = 2.0
 
@@ -91,17 +92,28 @@ class RemoteTranscriber(_Remote):
         super().__init__(settings, "speech-to-text")
         self._speculative_runs = 0
 
-    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+    @property
+    def name(self) -> str:
+        """The remote model's name."""
+        return self.settings.model
+
+    @property
+    def languages(self) -> None:
+        """Unknown: the remote refuses a language it does not know."""
+        return None
+
+    def submit(self, audio: np.ndarray, speculative: bool = False, hints: TranscriptionHints = TranscriptionHints()) -> Job[str]:
         """Send the 16 kHz int16 speech now (a remote has its own queue; cancelling abandons the request)."""
         self._speculative_runs += speculative
-        return Job(asyncio.ensure_future(self.transcribe_async(audio)))
+        return Job(asyncio.ensure_future(self.transcribe_async(audio, hints)))
 
-    async def transcribe_async(self, audio: np.ndarray) -> str:
+    async def transcribe_async(self, audio: np.ndarray, hints: TranscriptionHints = TranscriptionHints()) -> str:
         """The text of 16 kHz int16 speech; raises SpeechUnavailable."""
         if not len(audio):
             return ""
         try:
-            result = await self.client.audio.transcriptions.create(model=self.settings.model, file=("speech.wav", _wav(audio)))
+            result = await self.client.audio.transcriptions.create(model=self.settings.model, file=("speech.wav", _wav(audio)),
+                                                                   language=hints.language or omit, prompt=hints.prompt or omit)
         except (openai.OpenAIError, OSError) as exc:
             raise self.failed(exc) from exc
         self.last_failure = None
@@ -123,11 +135,11 @@ class RemoteSynthesizer(_Remote):
         """The rate of the remote's PCM."""
         return self.settings.sample_rate
 
-    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
+    async def synthesize_async(self, text: str, urgent: bool = False, speed: float = 1.0) -> np.ndarray:
         """Speech for `text` as int16 samples at `sample_rate`; raises SpeechUnavailable."""
         try:
             async with self.client.audio.speech.with_streaming_response.create(
-                    model=self.settings.model, voice=self.settings.voice, input=text, response_format="pcm") as response:
+                    model=self.settings.model, voice=self.settings.voice, input=text, response_format="pcm", speed=speed) as response:
                 data = await response.read()
         except (openai.OpenAIError, OSError) as exc:
             raise self.failed(exc) from exc

@@ -71,6 +71,7 @@ class Speaker:
     models: SpeechModels
     output_format: AudioFormat
     pacing: Pacing = Pacing()
+    speed: float = 1.0
     segments: list[SpokenSegment] = field(default_factory=list, init=False)
     first_audio_at: float | None = field(default=None, init=False)
     """When the first chunk's audio was ready (monotonic clock)."""
@@ -129,7 +130,7 @@ class Speaker:
     async def _synthesise(self) -> None:
         try:
             while (text := await self._texts.get()) is not None:
-                audio = await self.models.synthesizer.synthesize_async(text, urgent=self.first_audio_at is None)
+                audio = await self.models.synthesizer.synthesize_async(text, urgent=self.first_audio_at is None, speed=self.speed)
                 encoded = await asyncio.to_thread(self._render, audio)
                 if self.first_audio_at is None:
                     self.first_audio_at = time.monotonic()

@@ -63,6 +63,8 @@ GA_STREAM: list[dict[str, Any]] = [
     {"type": "conversation.item.input_audio_transcription.delta", "item_id": "item_u", "content_index": 0, "delta": "Weather"},
     {"type": "conversation.item.input_audio_transcription.completed", "item_id": "item_u", "content_index": 0,
      "transcript": "Weather in Oslo?", "usage": {"type": "duration", "seconds": 0.8}, "languages": [{"code": "en"}]},
+    {"type": "conversation.item.input_audio_transcription.failed", "item_id": "item_x", "content_index": 0,
+     "error": {"type": "transcription_error", "code": "speech_unavailable", "message": "remote speech-to-text failed"}},
     {"type": "response.created", "response": {"id": "resp_1", "object": "realtime.response", "status": "in_progress", "output": [],
                                               "conversation_id": "conv_1", "output_modalities": ["audio"],
                                               "audio": {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "joe"}},

@@ -89,10 +89,15 @@ def test_instructions_must_be_text() -> None:
     assert isinstance(error, ProtocolError) and error.code == "invalid_value" and error.param == "session.instructions"
 
 
-def test_transcription_sessions_are_refused_with_a_reason() -> None:
-    frame = json.dumps({"type": "session.update", "session": {"type": "transcription", "instructions": ["x"], "audio": {"output": {"voice": "x"}}}})
+def test_a_field_a_transcription_session_does_not_have_is_refused_by_name() -> None:
+    frame = json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"output": {"voice": "x"}}}})
     error = parse_client_frame(frame)
-    assert isinstance(error, ProtocolError) and "`realtime`" in error.message and error.param == "session.type"
+    assert isinstance(error, ProtocolError) and error.code == "unknown_parameter" and error.param == "session.audio.output"
+
+
+def test_a_session_type_other_than_realtime_or_transcription_is_refused_by_name() -> None:
+    error = parse_client_frame(json.dumps({"type": "session.update", "session": {"type": "translation"}}))
+    assert isinstance(error, ProtocolError) and error.param == "session.type"
 
 
 def test_a_tool_schema_nested_300_deep_is_refused() -> None:

@@ -78,7 +78,7 @@ async def test_a_refused_response_field_names_itself_and_no_response_starts(serv
 
 async def test_a_refused_session_field_names_itself_and_the_echo_keeps_what_is_in_force(server) -> None:
     async with _connect(server) as connection:
-        await connection.session.update(session={"type": "realtime", "audio": {"output": {"voice": "alloy"}}})
+        await connection.session.update(session={"type": "realtime", "audio": {"output": {"voice": "hal9000"}}})
         events = await _until(connection, "session.updated")
     error = next(e.error for e in events if e.type == "error")
     assert (error.param, error.code) == ("session.audio.output.voice", "invalid_value")

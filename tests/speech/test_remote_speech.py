@@ -94,3 +94,15 @@ async def test_when_remote_stt_is_down_the_caller_hears_an_apology(settings: Set
     assert next(e for e in events if e["type"] == "error")["error"]["code"] == "speech_unavailable"
     assert word_error_rate(LOST_WORDS_APOLOGY, transcribe_answer(get_transcriber(), events, PCM24)) <= 0.3
     assert llm.requests == []
+
+
+async def test_the_sessions_transcription_prompt_reaches_the_remote_stt(gateway_and_speech, llm: ScriptedLLM) -> None:
+    gateway, _ = gateway_and_speech
+    llm.script(Text("Noted."))
+    transcription = {"model": "whisper-1", "language": "en", "prompt": "The customer lives on Oak Lane."}
+    client = await RealtimeTestClient.open(ws_url(gateway), {"audio": {"input": {"transcription": transcription}}})
+    await stream(client, PCM24, _utterance("speech03.wav"), realtime=False)
+    events = await client.until_type("conversation.item.input_audio_transcription.completed", timeout=60)
+    await client.until_type("response.done", timeout=60)
+    await client.close()
+    assert "Oak Lane" in events[-1]["transcript"], events[-1]["transcript"]

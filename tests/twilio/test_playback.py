@@ -16,7 +16,7 @@ class _ToneSynthesizer:
 
     sample_rate = 16000
 
-    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
+    async def synthesize_async(self, text: str, urgent: bool = False, speed: float = 1.0) -> np.ndarray:
         samples = len(text.split()) * 200 * 16
         return (np.sin(np.arange(samples) * 0.1) * 8000).astype(np.int16)
 

@@ -18,6 +18,7 @@ from audio.codecs import AudioFormat
 from audio.endpointing import EndpointingSettings
 from audio.interruption import InterruptionSettings
 from audio.scheduler import Job
+from audio.stt import TranscriptionHints
 from audio.turns import TurnSettings
 from memory.records import MessageRecord
 from server.voice.conversation import ConversationEngine
@@ -63,7 +64,7 @@ class ScriptedTranscriber:
 
     texts: list[str]
 
-    def submit(self, audio: np.ndarray, speculative: bool = False) -> Job[str]:
+    def submit(self, audio: np.ndarray, speculative: bool = False, hints: TranscriptionHints = TranscriptionHints()) -> Job[str]:
         """The next scripted text, as a job (a speculative one dropped before it ran takes no text)."""
         return Job(asyncio.ensure_future(self.transcribe_async(audio)))
 
@@ -77,7 +78,7 @@ class ToneSynthesizer:
 
     sample_rate = 16000
 
-    async def synthesize_async(self, text: str, urgent: bool = False) -> np.ndarray:
+    async def synthesize_async(self, text: str, urgent: bool = False, speed: float = 1.0) -> np.ndarray:
         """A tone as long as the words."""
         samples = len(text.split()) * WORD_MS * 16
         return (np.sin(np.arange(samples) * 0.1) * 8000).astype(np.int16)
