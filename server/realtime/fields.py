@@ -75,6 +75,9 @@ def _parallel_calls(fields: Any, prefix: str) -> list[Refusal]:
     return []
 
 
+_IDLE = "session.audio.input.turn_detection.idle_timeout_ms"
+
+
 def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
     """The fields of a `session.update` the server does not honour (their siblings still apply)."""
     refusals = _unsupported(session, "session", ("include", "prompt", "reasoning", "tracing"), "not implemented")
@@ -90,8 +93,11 @@ def session_refusals(session: Any, agent_name: str) -> list[Refusal]:
     audio_in, audio_out = getattr(audio, "input", None), getattr(audio, "output", None)
     refusals += _unsupported(audio_in, "session.audio.input", ("noise_reduction",), "not implemented")
     detection = getattr(audio_in, "turn_detection", None)
-    if detection is not None and getattr(detection, "idle_timeout_ms", None) is not None and detection.type != "server_vad":
-        refusals.append(Refusal("session.audio.input.turn_detection.idle_timeout_ms", "idle_timeout_ms needs turn_detection server_vad", "invalid_value"))
+    if detection is not None and getattr(detection, "idle_timeout_ms", None) is not None:
+        if detection.type != "server_vad":
+            refusals.append(Refusal(_IDLE, "idle_timeout_ms needs turn_detection server_vad", "invalid_value"))
+        elif session.type == "transcription":
+            refusals.append(Refusal(_IDLE, "a transcription session never answers, and the idle timeout asks for an answer", "invalid_value"))
     refusals += _voice(audio_out, "session.audio.output.voice")
     speed = getattr(audio_out, "speed", None)
     if speed is not None and not SPEEDS[0] <= speed <= SPEEDS[1]:

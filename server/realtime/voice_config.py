@@ -87,14 +87,14 @@ class VoiceConfig:
         if audio_in is not None:
             config = replace(config, input_format=_format(audio_in.format, config.input_format))
             if "turn_detection" in audio_in.model_fields_set:
-                config = config._with_turn_detection(audio_in.turn_detection)
+                config = config._with_turn_detection(audio_in.turn_detection, answers=session.type == "realtime")
         if audio_out is not None:
             config = replace(config, output_format=_format(audio_out.format, config.output_format))
             if audio_out.speed is not None and SPEEDS[0] <= audio_out.speed <= SPEEDS[1]:  # else refused by name
                 config = replace(config, speed=audio_out.speed)
         return config
 
-    def _with_turn_detection(self, detection: Any) -> VoiceConfig:
+    def _with_turn_detection(self, detection: Any, answers: bool) -> VoiceConfig:
         if detection is None:  # push-to-talk: the client commits and sends response.create itself
             return replace(self, turn_settings=None, create_response=False)
         base = self.turn_settings or TurnSettings()
@@ -112,7 +112,7 @@ class VoiceConfig:
         return replace(
             self, turn_settings=settings, endpointing=endpointing,
             interruptions=_interruptions(detection, settings.threshold),
-            idle_timeout_ms=detection.idle_timeout_ms if detection.type == "server_vad" else None,
+            idle_timeout_ms=detection.idle_timeout_ms if detection.type == "server_vad" and answers else None,  # else refused by name
             create_response=detection.create_response if detection.create_response is not None else True,
             interrupt_response=detection.interrupt_response if detection.interrupt_response is not None else True,
         )

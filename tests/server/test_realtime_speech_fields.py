@@ -206,6 +206,15 @@ async def test_a_transcription_session_refuses_response_create(server) -> None:
     assert (error.code, error.param) == ("unsupported_event", "type") and "transcription session" in error.message
 
 
+async def test_a_transcription_session_refuses_an_idle_timeout_by_name(server) -> None:
+    async with _connect(server.port) as connection:
+        await connection.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}}})
+        events = await _until(connection, "session.updated")
+    error = next(e.error for e in events if e.type == "error")
+    assert (error.param, error.code) == ("session.audio.input.turn_detection.idle_timeout_ms", "invalid_value")
+    assert events[-1].session.type == "transcription" and events[-1].session.audio.input.turn_detection.idle_timeout_ms is None
+
+
 async def test_a_client_secret_minted_for_a_transcription_session_opens_a_transcription_session(settings: Settings) -> None:
     async with running_server(settings.model_copy(update={"api_keys": ["acme:acme-key"]})) as gateway:
         minting = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key="acme-key")
