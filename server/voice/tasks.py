@@ -28,24 +28,31 @@ class TaskSet:
     def __init__(self, owner: str) -> None:
         self._owner = owner
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
 
     def spawn(self, work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        """Start `work` as a task of this set."""
+        """Start `work` as a task of this set (cancelled at once if the set is closing: nothing may outlive it)."""
         task = asyncio.create_task(work, name=f"{self._owner}: {name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self._closing:
+            task.cancel()
         return task
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     async def close(self, deadline_s: float) -> None:
-        """Cancel every task still running and wait up to `deadline_s` for them to end; log any that did not."""
-        tasks = set(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=deadline_s)
-        for task in stuck:
-            log.error("%s did not stop within %.1f s of being cancelled", task.get_name(), deadline_s)
+        """Cancel every task still running, and any a cancelled task starts as it ends, and wait up to
+        `deadline_s` for them all to end; log any that did not."""
+        self._closing = True
+        deadline = asyncio.get_running_loop().time() + deadline_s
+        while self._tasks:
+            tasks = set(self._tasks)
+            for task in tasks:
+                task.cancel()
+            _, stuck = await asyncio.wait(tasks, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+            for task in stuck:
+                log.error("%s did not stop within %.1f s of being cancelled", task.get_name(), deadline_s)
+            if stuck:
+                return
