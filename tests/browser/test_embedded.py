@@ -164,6 +164,21 @@ async def test_an_embedded_page_talks_with_a_secret_its_operator_minted_and_neve
     assert refused.value.response.status_code == 401 and b"client_secret_used" in refused.value.response.body
 
 
+async def test_every_connect_of_an_embedded_page_asks_for_a_fresh_secret(keyed_server: Gateway, tmp_path: Path) -> None:
+    microphone = write_microphone(tmp_path / "quiet.wav", silence(3000))
+    with operator_backend(keyed_server.port) as backend:
+        async with open_browser(tmp_path / "profile", microphone) as browser:
+            page = browser.page
+            await page.goto(_embedded_page(keyed_server, backend.url))
+            for _ in range(2):
+                await page.click("#connect")
+                await expect(page.locator("#status")).to_contain_text("connected: listening", timeout=SLOW)
+                await page.click("#connect")
+                await expect(page.locator("#status")).to_have_text("disconnected")
+            assert browser.errors == []
+    assert len(backend.minted) == 2 and backend.minted[0] != backend.minted[1]
+
+
 async def test_an_embedded_page_hides_what_needs_the_key_and_names_the_site_handing_out_sessions(quiet_server: Gateway, tmp_path: Path) -> None:
     async with open_browser(tmp_path / "profile") as browser:
         page = browser.page
@@ -197,3 +212,15 @@ async def test_a_session_url_that_gives_no_secret_is_explained_and_nothing_conne
             await expect(page.locator("#error")).to_contain_text(explained)
             await expect(page.locator("#status")).to_have_text("disconnected")
     assert sockets == []
+
+
+async def test_a_secret_confab_refuses_at_the_handshake_is_explained(quiet_server: Gateway, tmp_path: Path) -> None:
+    unknown_secret = (200, "application/json", json.dumps({"value": "ek_" + "x" * 43, "expires_at": 0}).encode())
+    microphone = write_microphone(tmp_path / "quiet.wav", silence(2000))
+    with operator_backend(quiet_server.port, unknown_secret) as backend:
+        async with open_browser(tmp_path / "profile", microphone) as browser:
+            page = browser.page
+            await page.goto(_embedded_page(quiet_server, backend.url))
+            await page.click("#connect")
+            await expect(page.locator("#error")).to_contain_text("The Confab server refused this session's client secret")
+            await expect(page.locator("#status")).to_have_text("disconnected")
