@@ -1,6 +1,8 @@
-// Page wiring: the controls, the agent list and the one conversation at a time.
+// Page wiring: the controls, the agent list and the one conversation at a time. With `?session_url=`
+// the page is embedded: no key, no agent list, no memory panel; the operator's backend hands out sessions.
 
 import { Conversation, stats } from "./conversation.js";
+import { sessionUrl } from "./embedded.js";
 import { callerId, forgetMe, listAgents } from "./realtime.js";
 import * as ui from "./ui.js";
 
@@ -11,9 +13,18 @@ window.confab = { stats };
 
 const key = () => $("key").value.trim();
 const pushToTalk = () => $("mode").value === "push-to-talk";
+const requestedAgent = new URLSearchParams(location.search).get("agent");
+let operator = null;        // the operator's session URL (embedded mode)
+let badSessionUrl = null;   // why `?session_url=` is unusable
+try {
+  operator = sessionUrl();
+} catch (error) {
+  badSessionUrl = error;
+}
+const embedded = operator !== null || badSessionUrl !== null;
 
 async function refreshAgents() {
-  const wanted = $("agent").value || new URLSearchParams(location.search).get("agent") || "default";
+  const wanted = $("agent").value || requestedAgent || "default";
   try {
     ui.setAgents(await listAgents(key()), wanted);
     ui.clearError();
@@ -29,8 +40,13 @@ async function connect() {
     return;
   }
   ui.clearError();
+  if (badSessionUrl) {
+    ui.showError(badSessionUrl.message);
+    return;
+  }
   const current = new Conversation({
-    agent: $("agent").value || "default", key: key(), caller: callerId(), pushToTalk: pushToTalk(),
+    agent: embedded ? requestedAgent : $("agent").value || "default", key: embedded ? null : key(), sessionUrl: operator,
+    caller: callerId(), pushToTalk: pushToTalk(),
     onEnd: () => {
       if (conversation === current) conversation = null;
       ui.setConnected(false, false);
@@ -84,4 +100,9 @@ document.addEventListener("keydown", (event) => { if (talkKey(event)) conversati
 document.addEventListener("keyup", (event) => { if (talkKey(event)) conversation.stopTalking(); });
 
 $("caller").textContent = callerId();
-refreshAgents();
+if (embedded) {
+  ui.setEmbedded(operator && operator.origin);
+  if (badSessionUrl) ui.showError(badSessionUrl.message);
+} else {
+  refreshAgents();
+}

@@ -2,7 +2,8 @@
 // drives the session. Hands-free uses the server's turn detection; push-to-talk turns it off and commits.
 
 import { AudioIO, microphoneProblem } from "./audio.js";
-import { ConnectError, RealtimeConnection, getJSON, memoryBlocks } from "./realtime.js";
+import { fetchClientSecret } from "./embedded.js";
+import { ConnectError, RealtimeConnection, getJSON, memoryBlocks, secretRefusal } from "./realtime.js";
 import * as ui from "./ui.js";
 
 /** Counters and sent events, read by the browser tests through `window.confab.stats` (and handy in devtools). */
@@ -36,8 +37,9 @@ function level(samples) {
 }
 
 export class Conversation {
-  constructor({ agent, key, caller, pushToTalk, onEnd }) {
-    Object.assign(this, { agent, key, caller, pushToTalk, onEnd });
+  /** `sessionUrl` (embedded mode) replaces `key`: each session gets its own client secret from the operator's backend. */
+  constructor({ agent, key, sessionUrl, caller, pushToTalk, onEnd }) {
+    Object.assign(this, { agent, key, sessionUrl, caller, pushToTalk, onEnd });
     this.audio = new AudioIO((frame) => this.microphone(frame), (progress) => this.played(progress));
     this.ready = false;
     this.ended = false;
@@ -49,18 +51,24 @@ export class Conversation {
     this.speaking = null;        // the response whose audio was queued last
   }
 
-  /** Check server and key, open the audio and the microphone, then the session. Throws ConnectError. */
+  /**
+   * Check server and key, open the audio and the microphone, then the session (in embedded mode with a
+   * client secret fetched last, so it is fresh). Throws ConnectError.
+   */
   async start() {
     ui.setStatus("connecting…", "busy");
-    await getJSON("/v1/agents", this.key);
+    if (!this.sessionUrl) await getJSON("/v1/agents", this.key);
     await this.audio.start();
     try {
       await this.audio.openMicrophone();
     } catch (error) {
       throw new ConnectError("microphone", microphoneProblem(error));
     }
+    const secret = this.sessionUrl && !this.ended ? await fetchClientSecret(this.sessionUrl, this.caller, this.agent) : null;
     if (this.ended) return;
-    this.connection = new RealtimeConnection(this.agent, this.key, this.caller, {
+    // A client secret names the agent and the caller it opens: the URL leaves both to it.
+    const target = secret ? { agent: null, key: secret.value, caller: null } : { agent: this.agent, key: this.key, caller: this.caller };
+    this.connection = new RealtimeConnection(target, {
       onOpen: () => ui.setStatus("starting the session…", "busy"),
       onEvent: (event) => this.handle(event),
       onClose: (event, opened) => this.closed(event, opened),
@@ -99,6 +107,7 @@ export class Conversation {
     } else {
       // The handshake failed, and a browser hides why (code 1006): ask the JSON route, which can say 401.
       try {
+        if (this.sessionUrl) throw await secretRefusal();
         await getJSON("/v1/agents", this.key);
         ui.showError(`The server refused the session (WebSocket close code ${event.code}).`);
       } catch (error) {
@@ -251,6 +260,7 @@ export class Conversation {
   }
 
   async refreshMemory() {
+    if (this.sessionUrl) return; // the memory routes need the API key, which an embedded page never holds
     try {
       ui.setMemory(await memoryBlocks(this.agent, this.key, this.caller));
     } catch (error) {

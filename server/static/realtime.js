@@ -2,12 +2,16 @@
 
 const KEY_PROTOCOL = "openai-insecure-api-key.";
 
-/** A failure the page explains to the person: `kind` is "bad_key", "unreachable" or "server". */
+/** A failure the page explains to the person: `kind` is "bad_key", "unreachable", "server" or "session_url". */
 export class ConnectError extends Error {
   constructor(kind, message) {
     super(message);
     this.kind = kind;
   }
+}
+
+function unreachable(error) {
+  return new ConnectError("unreachable", `Cannot reach the Confab server at ${location.host}: is it running? (${error.message})`);
 }
 
 /**
@@ -20,7 +24,7 @@ export async function getJSON(path, key) {
   try {
     response = await fetch(path, { headers: key ? { Authorization: `Bearer ${key}` } : {}, cache: "no-store" });
   } catch (error) {
-    throw new ConnectError("unreachable", `Cannot reach the Confab server at ${location.host}: is it running? (${error.message})`);
+    throw unreachable(error);
   }
   if (response.status === 401) {
     throw new ConnectError("bad_key", key
@@ -33,6 +37,19 @@ export async function getJSON(path, key) {
     throw new ConnectError("server", `The server answered ${response.status}: ${message}`);
   }
   return body;
+}
+
+/**
+ * Why a WebSocket that presented a client secret did not open (a browser hides the 401): the server
+ * refused the secret, or it cannot be reached (asked of `/healthz`, which needs no key).
+ */
+export async function secretRefusal() {
+  try {
+    await fetch("/healthz", { cache: "no-store" });
+  } catch (error) {
+    return unreachable(error);
+  }
+  return new ConnectError("bad_key", "The Confab server refused this session's client secret (expired, already used or unknown). Connect again for a new one.");
 }
 
 /** The caller's agents, by name (`default` always offered: the server creates it on first use). */
@@ -75,11 +92,15 @@ export async function forgetMe(agent, key, caller) {
   return body.erased || null;
 }
 
-/** One Realtime session over a WebSocket; events arrive parsed through `onEvent`. */
+/**
+ * One Realtime session over a WebSocket; events arrive parsed through `onEvent`. `agent` and `caller`
+ * are left out of the URL when null (a client secret names both).
+ */
 export class RealtimeConnection {
-  constructor(agent, key, caller, { onOpen, onEvent, onClose }) {
+  constructor({ agent, key, caller }, { onOpen, onEvent, onClose }) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/v1/realtime?model=${encodeURIComponent(agent)}&caller=${encodeURIComponent(caller)}&latency=1`;
+    const query = new URLSearchParams({ ...(agent ? { model: agent } : {}), ...(caller ? { caller } : {}), latency: "1" });
+    const url = `${scheme}://${location.host}/v1/realtime?${query}`;
     this.opened = false;
     this.socket = new WebSocket(url, key ? ["realtime", KEY_PROTOCOL + key] : ["realtime"]);
     this.socket.onopen = () => { this.opened = true; onOpen(); };

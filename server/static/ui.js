@@ -24,6 +24,17 @@ export function setAgents(names, selected) {
   select.replaceChildren(...names.map((name) => new Option(name, name, false, name === selected)));
 }
 
+/**
+ * Embedded mode: hide what needs the API key (key field, agent list, caller line with "Forget me", memory
+ * panel) and say which site hands out the sessions (`site` null when its session URL is unusable).
+ */
+export function setEmbedded(site) {
+  for (const element of document.querySelectorAll(".needs-key")) element.hidden = true;
+  const note = $("embedded");
+  note.querySelector("code").textContent = site || "(no valid session URL)";
+  note.hidden = false;
+}
+
 export function setConnected(connected, pushToTalk) {
   $("connect").textContent = connected ? "Disconnect" : "Connect";
   $("talk").disabled = !(connected && pushToTalk);
