@@ -124,35 +124,63 @@ EndpointEvent = TurnEnded | TurnHeld
 
 
 class Endpointer:
-    """Joins the utterances of one stream into user turns (positions are input-stream milliseconds)."""
+    """Joins the utterances of one stream into user turns (positions are input-stream milliseconds).
+
+    Only the caller's latest utterance decides the turn. Whisper often finishes an
+    utterance's words after the caller has started the next one (always on a loaded
+    machine): such words join the turn and wait, with no deadline, for the words of the
+    utterance after them, whose speech end the cap counts from.
+    """
 
     def __init__(self, settings: EndpointingSettings = EndpointingSettings()) -> None:
         self.settings = settings
         self._text = ""
-        self._until_ms: int | None = None  # while a turn is held: when it ends
+        self._until_ms: int | None = None  # while a turn is held and the caller silent: when it ends
+        self._speaking = False
+        self._awaited: list[str] = []  # utterances whose speech stopped and whose words have not come, oldest first
 
     @property
     def held(self) -> bool:
         """Words are waiting for the rest of their turn."""
         return bool(self._text)
 
-    def utterance(self, text: str, speech_end_ms: int, now_ms: int) -> list[EndpointEvent]:
-        """An utterance ended (the VAD's silence passed) with transcript `text`; its speech stopped at `speech_end_ms`."""
+    def speech_started(self) -> None:
+        """The caller speaks again: a held turn waits for this utterance instead of its deadline."""
+        self._speaking = True
+        self._until_ms = None
+
+    def speech_stopped(self, utterance_id: str) -> None:
+        """The caller's speech stopped; the turn waits for the words of `utterance_id`, however late they come."""
+        self._speaking = False
+        self._awaited.append(utterance_id)
+
+    def utterance(self, text: str, speech_end_ms: int, now_ms: int, utterance_id: str | None = None) -> list[EndpointEvent]:
+        """The words of an utterance whose speech stopped at `speech_end_ms` (the VAD's silence has passed).
+
+        `utterance_id` is the one given to `speech_stopped`, if it was. While the caller
+        speaks again, or a later utterance's words are still to come, the words only join
+        the turn: the later ones decide it.
+        """
+        if utterance_id in self._awaited:  # an earlier id whose words never came is dropped with it
+            del self._awaited[: self._awaited.index(utterance_id) + 1]
         self._text = " ".join(part for part in (self._text, text.strip()) if part)
+        if self._speaking or self._awaited:
+            return []
         reason = unfinished(self._text)
         if reason is None or now_ms >= speech_end_ms + self.settings.cap_ms:
             return self._end(now_ms)
         self._until_ms = speech_end_ms + self.settings.cap_ms
         return [TurnHeld(self._text, self._until_ms, reason)]
 
-    def speech_started(self) -> None:
-        """The caller speaks again: a held turn waits for this utterance instead of its deadline."""
-        self._until_ms = None
-
     def tick(self, now_ms: int) -> list[EndpointEvent]:
         """Time passes with the caller silent: end a held turn whose deadline has come."""
         if self._until_ms is None or now_ms < self._until_ms:
             return []
+        return self._end(now_ms)
+
+    def close(self, now_ms: int) -> list[EndpointEvent]:
+        """The stream ended: the words held so far are the turn, whatever was still to come."""
+        self._speaking, self._awaited = False, []
         return self._end(now_ms)
 
     def _end(self, now_ms: int) -> list[EndpointEvent]:

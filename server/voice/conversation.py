@@ -71,7 +71,6 @@ CLOSE_DEADLINE_S = 5.0
 LOST_WORDS_APOLOGY = "Sorry, I could not hear that. Could you say it again?"
 MEMORY_UNAVAILABLE = "the conversation memory (Redis) is unreachable"
 _SPOKEN_REPLIES_KEPT = 8  # recent spoken replies a client may still truncate
-_END_NOW = 2**62  # a position past any held turn's deadline
 
 
 def _ms(monotonic_s: float) -> int:
@@ -365,7 +364,7 @@ class ConversationEngine:
         elif reply is not None and reply.ending is not None:
             await asyncio.wait({reply.ending}, timeout=CLOSE_DEADLINE_S)
         self._cancel_turn_deadline()
-        for ended in self._endpointer.utterance("", 0, _END_NOW):  # words held for the rest of their turn: kept, unanswered
+        for ended in self._endpointer.close(_ms(time.monotonic())):  # words held for the rest of their turn: kept, unanswered
             try:
                 await self.agent.add_user_message(ended.text)
             except OUTAGE_ERRORS as exc:
@@ -453,6 +452,8 @@ class ConversationEngine:
                     await self._interrupt(reply, "turn_detected")
             case heard.VoiceStopped():
                 self._caller_speaking = False
+                if self.options.endpointing is not None and not event.cut:  # a cut monologue goes on at once
+                    self._endpointer.speech_stopped(event.item_id)
                 await self.emit(SpeechStopped(event.item_id, event.audio_end_ms))
             case heard.Transcribed():
                 await self.emit(Transcribed(event.item_id, event.text, event.audio_s, event.error))
@@ -460,7 +461,8 @@ class ConversationEngine:
                     await self._apologise(ConversationError(event.error, "speech_unavailable"), event)
                 if self.options.endpointing is not None and event.respond:
                     self._endpointer.settings = self.options.endpointing
-                    await self._end_of_turn(self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic())), event)
+                    ended = self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic()), event.item_id)
+                    await self._end_of_turn(ended, event)
                     return
                 if not event.text or not self.options.remember or not await self._store_heard(event.text, event):
                     return
@@ -473,6 +475,7 @@ class ConversationEngine:
             match event:
                 case TurnHeld():
                     self._held_cause = cause
+                    self._cancel_turn_deadline()
                     self._turn_deadline = self._tasks.spawn(self._hold_turn(event.until_ms), "held turn")
                 case TurnEnded():
                     if not await self._store_heard(event.text, cause):

@@ -46,7 +46,48 @@ def test_speaking_again_keeps_a_held_turn_open_past_its_deadline():
     endpointer.utterance("So what I need is, um", speech_end_ms=1000, now_ms=1500)
     endpointer.speech_started()
     assert endpointer.tick(9000) == []
-    assert endpointer.utterance("a new card.", speech_end_ms=9500, now_ms=10000) == [TurnEnded("So what I need is, um a new card.", 10000)]
+    endpointer.speech_stopped("second")
+    assert endpointer.utterance("a new card.", speech_end_ms=9500, now_ms=10000, utterance_id="second") == [
+        TurnEnded("So what I need is, um a new card.", 10000)
+    ]
+
+
+def test_words_transcribed_after_the_caller_spoke_again_have_no_deadline_while_they_speak():
+    endpointer = Endpointer(MEDIUM)
+    endpointer.speech_stopped("group 1")
+    endpointer.speech_started()
+    assert endpointer.utterance("My number is 415.", speech_end_ms=2200, now_ms=3100, utterance_id="group 1") == []
+    assert endpointer.tick(2200 + MEDIUM.cap_ms + 5000) == []
+
+
+def test_a_held_turn_waits_for_the_words_of_a_later_utterance_however_late_they_come():
+    endpointer = Endpointer(MEDIUM)
+    endpointer.speech_stopped("group 1")
+    endpointer.speech_started()
+    endpointer.speech_stopped("group 2")
+    late = 2200 + MEDIUM.cap_ms + 500  # Whisper on a loaded machine: group 1's words come after its cap
+    assert endpointer.utterance("My number is 415. 5, 5, 5", speech_end_ms=2200, now_ms=late, utterance_id="group 1") == []
+    assert endpointer.tick(late + 2000) == []
+    words = endpointer.utterance("2, 6, 7, 1.", speech_end_ms=5300, now_ms=late + 2500, utterance_id="group 2")
+    assert words == [TurnEnded("My number is 415. 5, 5, 5 2, 6, 7, 1.", late + 2500)]
+
+
+def test_a_finished_sentence_is_not_answered_while_the_caller_goes_on_speaking():
+    endpointer = Endpointer(MEDIUM)
+    endpointer.speech_stopped("first")
+    endpointer.speech_started()
+    assert endpointer.utterance("What time is it?", speech_end_ms=1000, now_ms=1800, utterance_id="first") == []
+    endpointer.speech_stopped("second")
+    words = endpointer.utterance("In Tokyo, I mean.", speech_end_ms=3000, now_ms=3400, utterance_id="second")
+    assert words == [TurnEnded("What time is it? In Tokyo, I mean.", 3400)]
+
+
+def test_an_utterance_whose_words_never_came_does_not_hold_the_turn_forever():
+    endpointer = Endpointer(MEDIUM)
+    endpointer.speech_stopped("lost")
+    endpointer.speech_started()
+    endpointer.speech_stopped("next")
+    assert endpointer.utterance("Thanks, goodbye.", speech_end_ms=3000, now_ms=3400, utterance_id="next") == [TurnEnded("Thanks, goodbye.", 3400)]
 
 
 @pytest.mark.parametrize(

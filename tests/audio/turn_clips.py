@@ -109,6 +109,7 @@ def endpoint(track: np.ndarray, settings: EndpointingSettings, transcribe: Calla
                 endpointer.speech_started()
             elif isinstance(turn, SpeechStopped):
                 speech_end_ms = turn.audio_start_ms + len(turn.audio) // 16
-                events += endpointer.utterance(transcribe(turn.audio), speech_end_ms, turn.audio_end_ms)
+                endpointer.speech_stopped(str(turn.audio_start_ms))
+                events += endpointer.utterance(transcribe(turn.audio), speech_end_ms, turn.audio_end_ms, str(turn.audio_start_ms))
         events += endpointer.tick(detector.position_ms)
     return events
