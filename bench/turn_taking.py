@@ -162,7 +162,9 @@ async def wired_calls(only: str | None, runs: int) -> None:
             onset = await peer.on_speaker(8.0, -20.0, 40, read_clip(clip) if clip else None, CALLER_AT_MS / 1000)
             clears = peer.events("clear")
             cells = [clip or "(echo alone)", "yes" if clip in INTERRUPTIONS else "no", str(len(clears))]
-            if clears and onset is not None:
+            if clip and (onset is None or onset > time.monotonic()):
+                cells += ["(the answer came too late for the clip: not counted)"]
+            elif clears and onset is not None:
                 cells += [f"{(heard_until(peer, clears[0].at) - onset) * 1000:+.0f} ms", f"{(clears[0].at - onset) * 1000:+.0f} ms"]
             print("  " + "".join(f"{c:<{w}}" for c, w in zip(cells, (26, 6, 9, 18, 18))))
             await peer.stop()
