@@ -12,9 +12,9 @@ end of the turn, and how many turns each clip became.
 Wired (`--wired`): the same over a real Twilio call to a `confab serve` (its defaults: echo
 cancelling, adaptive interruption), the caller's phone on speaker (the answer back at -20 dB,
 40 ms late, a frame every 20 ms), each clip 3 s into the answer; prints whether the answer was
-cleared and when the caller last heard it.
+cleared and when the caller last heard it. `--clip NAME` plays only that clip, `--runs N` each clip N times.
 
-Run: .venv/bin/python bench/turn_taking.py [--wired]
+Run: .venv/bin/python bench/turn_taking.py [--wired [--clip backchannel_uhhuh.wav] [--runs 5]]
 """
 
 import asyncio
@@ -149,27 +149,35 @@ def heard_until(peer: TwilioPeer, clear_at: float) -> float:
     return min(playing_until, clear_at)
 
 
-async def wired_calls() -> None:
+async def wired_calls(only: str | None, runs: int) -> None:
     answer = " ".join(["The museum is open from ten until four on Sundays, and on Mondays it is closed."] * 3)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"Wired: Twilio calls, the answer's echo at -20 dB, 40 ms late; each clip {CALLER_AT_MS} ms into the answer")
     print(f"  {'clip':<26}{'real':<6}{'cleared':<9}{'onset -> silence':<18}{'onset -> clear'}")
     with bench_server(answer) as server:
-        for clip in [None, "backchannel_uhhuh.wav", "backchannel_mmhm.wav", "cough.wav", *INTERRUPTIONS]:
+        clips = [None, "backchannel_uhhuh.wav", "backchannel_mmhm.wav", "cough.wav", *INTERRUPTIONS]
+        for clip in [c for c in clips if only is None or c == only] * runs:
             peer = await TwilioPeer.call(f"ws://127.0.0.1:{server.port}/v1/twilio")
             await peer.press("#")
             onset = await peer.on_speaker(8.0, -20.0, 40, read_clip(clip) if clip else None, CALLER_AT_MS / 1000)
             clears = peer.events("clear")
             cells = [clip or "(echo alone)", "yes" if clip in INTERRUPTIONS else "no", str(len(clears))]
-            if clears and onset is not None:
+            if clip and (onset is None or onset > time.monotonic()):
+                cells += ["(the answer came too late for the clip: not counted)"]
+            elif clears and onset is not None:
                 cells += [f"{(heard_until(peer, clears[0].at) - onset) * 1000:+.0f} ms", f"{(clears[0].at - onset) * 1000:+.0f} ms"]
             print("  " + "".join(f"{c:<{w}}" for c, w in zip(cells, (26, 6, 9, 18, 18))))
             await peer.stop()
 
 
+def option(name: str) -> str | None:
+    """The value after `name` on the command line, if given."""
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+
+
 if __name__ == "__main__":
     if "--wired" in sys.argv:
-        asyncio.run(wired_calls())
+        asyncio.run(wired_calls(option("--clip"), int(option("--runs") or 1)))
     else:
         interruptions()
         endpointing()

@@ -229,7 +229,9 @@ class Listener:
             return
         resampler = self._played_resamplers.get(output_format.rate)
         if resampler is None:
-            resampler = self._played_resamplers[output_format.rate] = StreamResampler(output_format.rate, SAMPLE_RATE)
+            # Quick (cubic) resampling gives each frame back as it is sent; HQ's filter held ~80 ms back and let
+            # it out in 100 ms blocks, so after a pause the held audio was placed as new: the reference lagged its echo.
+            resampler = self._played_resamplers[output_format.rate] = StreamResampler(output_format.rate, SAMPLE_RATE, quality="QQ")
         await self._enqueue(_Played(resampler.process(output_format.decode(data)), time.monotonic()))
 
     async def not_played(self) -> None:

@@ -258,3 +258,16 @@ async def test_a_backchannel_during_the_answer_lets_it_play_to_the_end(server, l
     stored = await stored_history(redis_url)
     assert [(role, content, interrupted) for role, content, _, interrupted in stored] == [
         ("user", llm.requests[0]["messages"][-1]["content"], False), ("assistant", ANSWER, False)]
+
+
+async def test_a_backchannel_over_the_echo_lets_the_answer_play_to_the_end(server, llm: ScriptedLLM, redis_url: str) -> None:
+    answer = f"{ANSWER} On Mondays it is closed, and on holidays it opens at noon."
+    llm.script(Text(answer))
+    peer = await TwilioPeer.call(_url(server))
+    await peer.speak(_question())
+    await peer.on_speaker(seconds=20.0, level_db=-20.0, delay_ms=40, speech=read_clip("backchannel_uhhuh.wav"), speech_after_s=1.5)
+    assert peer.count("clear") == 0, f"the answer was interrupted, heard as {[r['messages'][-1] for r in llm.requests[1:]]}"
+    assert len(peer.echoed) == len(_chunks(answer)), "every chunk of the answer played"
+    assert len(llm.requests) == 1, "the backchannel or the echo was answered"
+    stored = await stored_history(redis_url)
+    assert [(content, interrupted) for role, content, _, interrupted in stored if role == "assistant"] == [(answer, False)]
