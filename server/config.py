@@ -51,7 +51,7 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     redis_retry_budget_s: float = Field(
-        default=6.0, ge=0, description="how long a Redis command is retried through an outage before the turn fails"
+        default=2.0, ge=0, description="how long a Redis command is retried through an outage before the turn fails"
     )
     qdrant_url: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_URL", "qdrant_url"))
     qdrant_api_key: str | None = Field(default=None, validation_alias=AliasChoices("QDRANT_API_KEY", "qdrant_api_key"))
