@@ -51,7 +51,7 @@ async def agents_response(runtime: Runtime, request: Request | HttpRequest, path
         conversation = Conversation.of(agent, caller) if caller is not None else None
     except CallerIdError as exc:
         return json_response(HTTPStatus.BAD_REQUEST, {"error": {"code": "invalid_caller", "message": str(exc)}})
-    if request.method == "DELETE":
+    if isinstance(request, HttpRequest) and request.method == "DELETE":  # an upgrade-style `Request` is always a GET
         return await _forget(runtime, agent, caller)
     blocks = await runtime.memory.blocks.list(agent, conversation)
     return json_response(HTTPStatus.OK, {"agent": agent.name, "blocks": [b.model_dump() for b in blocks]})
