@@ -7,6 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from openai.types.realtime import RealtimeServerEvent
+from pydantic import TypeAdapter
 from websockets.asyncio.client import ClientConnection, connect
 
 
@@ -76,3 +79,17 @@ class RealtimeTestClient:
 def text_of(events: list[dict[str, Any]]) -> str:
     """The concatenated `response.output_text.delta` deltas."""
     return "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+
+
+SERVER_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
+
+
+async def until_validated(connection: AsyncRealtimeConnection, kind: str) -> list[Any]:
+    """openai-python connection's events up to and including the first of type `kind`, each validated
+    against openai-python's `RealtimeServerEvent` union (a field it does not declare fails the test)."""
+    events = []
+    while True:
+        event = SERVER_EVENTS.validate_json(await connection.recv_bytes())
+        events.append(event)
+        if event.type == kind:
+            return events

@@ -14,16 +14,14 @@ from typing import Any
 import numpy as np
 import openai
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
-from openai.types.realtime import RealtimeServerEvent
-from pydantic import TypeAdapter
 
 from audio.codecs import AudioFormat
 from tests.audio.speech_data import read_wav, silence
 from tests.conftest import conversation_history
 from tests.fakes.llm_server import Call, ScriptedLLM, Text, ToolCalls
+from tests.realtime_client import until_validated
 from tests.voice_client import encode_for
 
-SERVER_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
 _QUESTION = "What is the weather in Oslo?"
 _CLASSIFY = "Classify the caller's mood in one word."
 
@@ -32,36 +30,26 @@ def _tool(name: str) -> dict[str, Any]:
     return {"type": "function", "name": name, "description": f"{name} for the client.", "parameters": {"type": "object", "properties": {}}}
 
 
-async def _until(connection: AsyncRealtimeConnection, kind: str) -> list[Any]:
-    """The events up to the first of `kind`, each validated against openai-python's server event union."""
-    events = []
-    while True:
-        event = SERVER_EVENTS.validate_json(await connection.recv_bytes())
-        events.append(event)
-        if event.type == kind:
-            return events
-
-
 @asynccontextmanager
 async def _session(server, **session: Any) -> AsyncIterator[AsyncRealtimeConnection]:
     """A text session with `session` applied."""
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
     async with client.realtime.connect(model="default") as connection:
-        await _until(connection, "conversation.created")
+        await until_validated(connection, "conversation.created")
         await connection.session.update(session={"type": "realtime", "output_modalities": ["text"], **session})
-        await _until(connection, "session.updated")
+        await until_validated(connection, "session.updated")
         yield connection
 
 
 async def _say(connection: AsyncRealtimeConnection, text: str, item_id: str | None = None) -> None:
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     await connection.conversation.item.create(item=item | ({"id": item_id} if item_id else {}))
-    await _until(connection, "conversation.item.done")
+    await until_validated(connection, "conversation.item.done")
 
 
 async def _respond(connection: AsyncRealtimeConnection, **response: Any) -> list[Any]:
     await connection.response.create(**({"response": response} if response else {}))
-    return await _until(connection, "response.done")
+    return await until_validated(connection, "response.done")
 
 
 def _texts(request: dict[str, Any], role: str) -> list[str]:
@@ -96,7 +84,7 @@ async def test_an_out_of_band_response_created_says_its_conversation_id_is_null(
         await connection.response.create(response={"conversation": "none"})
         while (created := json.loads(await connection.recv_bytes()))["type"] != "response.created":
             pass
-        await _until(connection, "response.done")
+        await until_validated(connection, "response.done")
     assert "conversation_id" in created["response"] and created["response"]["conversation_id"] is None
 
 
@@ -123,10 +111,10 @@ async def test_an_out_of_band_response_runs_while_the_conversations_own_is_answe
     async with _session(server) as connection:
         await _say(connection, _QUESTION)
         await connection.response.create()
-        await _until(connection, "response.output_text.delta")
+        await until_validated(connection, "response.output_text.delta")
         await connection.response.create(response={"conversation": "none", "metadata": {"purpose": "mood"}})
-        events = await _until(connection, "response.done")
-        rest = await _until(connection, "response.done")
+        events = await until_validated(connection, "response.done")
+        rest = await until_validated(connection, "response.done")
     assert events[-1].response.metadata == {"purpose": "mood"} and events[-1].response.status == "completed"
     assert not [e for e in events if e.type == "error"] and rest[-1].response.conversation_id is not None
 
@@ -175,7 +163,7 @@ async def test_an_item_reference_in_input_gives_the_model_that_item(server, llm:
 async def test_an_item_reference_to_an_unknown_item_is_refused_by_name(server, llm: ScriptedLLM) -> None:
     async with _session(server) as connection:
         await connection.response.create(response={"conversation": "none", "input": [{"type": "item_reference", "id": "item_nowhere"}]})
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.param, error.code) == ("response.input.0.id", "invalid_value") and llm.requests == []
 
 
@@ -206,7 +194,7 @@ async def test_the_idle_timeout_commits_an_empty_turn_and_prompts_a_response(ser
     async with _session(server, audio={"input": {"turn_detection": turn_detection}}) as connection:
         await _say(connection, _QUESTION)
         await _respond(connection)
-        events = await _until(connection, "response.done")
+        events = await until_validated(connection, "response.done")
     kinds = [e.type for e in events]
     assert kinds[:2] == ["input_audio_buffer.timeout_triggered", "input_audio_buffer.committed"]
     assert events[0].item_id == events[1].item_id and events[-1].response.output[0].content[0].text == "Are you still there?"
@@ -228,7 +216,7 @@ async def test_the_idle_timeout_waits_while_the_client_runs_its_tool(server, llm
 async def test_an_idle_timeout_with_semantic_vad_is_refused_by_name(server) -> None:
     async with _session(server) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {"type": "semantic_vad", "idle_timeout_ms": 6000}}}})
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.param, error.code) == ("session.audio.input.turn_detection.idle_timeout_ms", "invalid_value")
 
 
@@ -236,28 +224,28 @@ async def test_the_idle_timeout_is_echoed_in_session_updated(server) -> None:
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
     async with client.realtime.connect(model="default") as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 6000}}}})
-        updated = (await _until(connection, "session.updated"))[-1]
+        updated = (await until_validated(connection, "session.updated"))[-1]
     assert updated.session.audio.input.turn_detection.idle_timeout_ms == 6000
 
 
 async def test_a_response_audio_format_other_than_the_sessions_is_refused_by_name(server, llm: ScriptedLLM) -> None:
     async with _session(server) as connection:
         await connection.response.create(response={"audio": {"output": {"format": {"type": "audio/pcmu"}}}})
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.param, error.code) == ("response.audio.output.format", "invalid_value") and llm.requests == []
 
 
 async def test_a_truncation_retention_ratio_is_refused_by_name(server) -> None:
     async with _session(server) as connection:
         await connection.session.update(session={"type": "realtime", "truncation": {"type": "retention_ratio", "retention_ratio": 0.5}})
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.param, error.code) == ("session.truncation", "invalid_value")
 
 
 async def test_truncation_disabled_is_refused_by_name(server) -> None:
     async with _session(server) as connection:
         await connection.session.update(session={"type": "realtime", "truncation": "disabled"})
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.param, error.code) == ("session.truncation", "invalid_value")
 
 
@@ -265,7 +253,7 @@ async def test_an_out_of_band_response_on_an_audio_session_is_spoken(server, llm
     llm.script(Text("All calm here."))
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
     async with client.realtime.connect(model="default") as connection:
-        await _until(connection, "conversation.created")
+        await until_validated(connection, "conversation.created")
         events = await _respond(connection, conversation="none")
     audio = b"".join(base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta")
     assert len(audio) > 24_000 * 2 * 0.3 and events[-1].response.output[0].content[0].transcript == "All calm here."
@@ -276,12 +264,12 @@ async def test_the_idle_timeout_counts_the_callers_silence_after_the_answer_play
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="unused")
     async with client.realtime.connect(model="default") as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}}})
-        await _until(connection, "session.updated")
+        await until_validated(connection, "session.updated")
         streaming = asyncio.create_task(_stream(connection, silence(30_000)))
         try:
             await _say(connection, _QUESTION)
             await _respond(connection)
-            timeout = (await _until(connection, "input_audio_buffer.timeout_triggered"))[-1]
+            timeout = (await until_validated(connection, "input_audio_buffer.timeout_triggered"))[-1]
         finally:
             streaming.cancel()
     assert 800 <= timeout.audio_end_ms - timeout.audio_start_ms <= 1300
@@ -295,7 +283,7 @@ async def test_caller_speech_before_the_idle_timeout_gets_an_answer_and_no_idle_
         await _respond(connection)
         speaking = asyncio.create_task(_stream(connection, np.concatenate([silence(300), read_wav("speech05.wav"), silence(1500)])))
         try:
-            events = await _until(connection, "response.done")
+            events = await until_validated(connection, "response.done")
         finally:
             speaking.cancel()
     kinds = [e.type for e in events]
@@ -313,5 +301,5 @@ async def _stream(connection: AsyncRealtimeConnection, samples_16k: np.ndarray) 
 async def test_a_response_voice_the_session_cannot_speak_is_refused_by_name(server, llm: ScriptedLLM) -> None:
     async with _session(server) as connection:
         await connection.response.create(response={"audio": {"output": {"voice": "no_such_voice"}}})
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.param, error.code) == ("response.audio.output.voice", "invalid_value") and llm.requests == []

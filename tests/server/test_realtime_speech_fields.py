@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 import openai
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
-from openai.types.realtime import RealtimeServerEvent
-from pydantic import TypeAdapter
 
 from audio.codecs import AudioFormat
 from audio.resample import resample
@@ -24,9 +22,9 @@ from server.config import Settings
 from tests.audio.speech_data import SCRIPT, read_wav, silence, word_error_rate
 from tests.conftest import conversation_history, running_server
 from tests.fakes.llm_server import ScriptedLLM, Text
+from tests.realtime_client import until_validated
 from tests.redis_fixture import free_port
 
-SERVER_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
 PCM24 = AudioFormat("audio/pcm", 24000)
 ANSWER = "The museum is open from ten until four on Sundays."
 _COMPLETED = "conversation.item.input_audio_transcription.completed"
@@ -37,21 +35,11 @@ async def _connect(port: int, **session: Any) -> AsyncIterator[AsyncRealtimeConn
     """A connection past `session.created` and `conversation.created`, with `session` applied when given."""
     client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
     async with client.realtime.connect(model="default") as connection:
-        await _until(connection, "conversation.created")
+        await until_validated(connection, "conversation.created")
         if session:
             await connection.session.update(session={"type": "realtime", **session})
-            await _until(connection, "session.updated")
+            await until_validated(connection, "session.updated")
         yield connection
-
-
-async def _until(connection: AsyncRealtimeConnection, kind: str) -> list[Any]:
-    """Events up to and including the first of type `kind`, each validated by openai-python's server event union."""
-    events = []
-    while True:
-        event = SERVER_EVENTS.validate_json(await connection.recv_bytes())
-        events.append(event)
-        if event.type == kind:
-            return events
 
 
 async def _say(connection: AsyncRealtimeConnection, wav: str) -> None:
@@ -66,7 +54,7 @@ async def _spoken_answer_seconds(connection: AsyncRealtimeConnection) -> float:
     """Ask a typed question and measure the answer's audio deltas (24 kHz 16-bit)."""
     await connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hours?"}]})
     await connection.response.create()
-    events = await _until(connection, "response.done")
+    events = await until_validated(connection, "response.done")
     audio = b"".join(base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta")
     return len(audio) / PCM24.bytes_per_ms / 1000
 
@@ -76,7 +64,7 @@ async def test_speed_1_5_makes_the_same_answer_measurably_shorter(server, llm: S
     async with _connect(server.port) as connection:
         normal = await _spoken_answer_seconds(connection)
         await connection.session.update(session={"type": "realtime", "audio": {"output": {"speed": 1.5}}})
-        updated = (await _until(connection, "session.updated"))[-1]
+        updated = (await until_validated(connection, "session.updated"))[-1]
         fast = await _spoken_answer_seconds(connection)
     assert updated.session.audio.output.speed == 1.5
     assert normal > 1.0 and fast < normal * 0.8, (normal, fast)
@@ -85,7 +73,7 @@ async def test_speed_1_5_makes_the_same_answer_measurably_shorter(server, llm: S
 async def test_a_speed_outside_openais_range_is_refused_by_name(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"output": {"speed": 2.0}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     error = next(e.error for e in events if e.type == "error")
     assert (error.param, error.code) == ("session.audio.output.speed", "invalid_value")
     assert events[-1].session.audio.output.speed == 1.0
@@ -94,7 +82,7 @@ async def test_a_speed_outside_openais_range_is_refused_by_name(server) -> None:
 async def test_an_openai_voice_name_speaks_with_the_installed_voice_and_the_echo_names_it(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"output": {"voice": "marin"}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     assert [e.type for e in events] == ["session.updated"]
     assert events[-1].session.audio.output.voice == "joe"
 
@@ -103,7 +91,7 @@ async def test_transcription_deltas_arrive_before_completed_and_carry_the_words(
     llm.script(Text(ANSWER))
     async with _connect(server.port, output_modalities=["text"]) as connection:
         await _say(connection, "speech05.wav")
-        events = await _until(connection, _COMPLETED)
+        events = await until_validated(connection, _COMPLETED)
     deltas = [e.delta for e in events if e.type == "conversation.item.input_audio_transcription.delta"]
     completed = events[-1]
     assert deltas and "".join(deltas) == completed.transcript
@@ -114,7 +102,7 @@ async def test_the_completed_transcription_reports_the_seconds_of_audio_transcri
     llm.script(Text(ANSWER))
     async with _connect(server.port, output_modalities=["text"]) as connection:
         await _say(connection, "speech05.wav")
-        usage = (await _until(connection, _COMPLETED))[-1].usage
+        usage = (await until_validated(connection, _COMPLETED))[-1].usage
     spoken_s = len(read_wav("speech05.wav")) / 16000
     assert usage.type == "duration" and abs(usage.seconds - spoken_s) < 1.0, (usage.seconds, spoken_s)
 
@@ -124,19 +112,19 @@ async def test_a_transcription_prompt_reaches_whisper_and_biases_its_spelling(se
     prompted = {"audio": {"input": {"transcription": {"model": "whisper-1", "prompt": "The customer lives on Oak Lane."}}}}
     async with _connect(server.port, output_modalities=["text"]) as connection:
         await _say(connection, "speech03.wav")
-        plain = (await _until(connection, _COMPLETED))[-1].transcript
-        await _until(connection, "response.done")
+        plain = (await until_validated(connection, _COMPLETED))[-1].transcript
+        await until_validated(connection, "response.done")
         await connection.session.update(session={"type": "realtime", **prompted})
-        await _until(connection, "session.updated")
+        await until_validated(connection, "session.updated")
         await _say(connection, "speech03.wav")
-        biased = (await _until(connection, _COMPLETED))[-1].transcript
+        biased = (await until_validated(connection, _COMPLETED))[-1].transcript
     assert "Oak Lane" not in plain and "Oak Lane" in biased, (plain, biased)
 
 
 async def test_a_language_the_model_does_not_know_is_refused_by_name(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"transcription": {"language": "fr"}}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     error = next(e.error for e in events if e.type == "error")
     assert (error.param, error.code) == ("session.audio.input.transcription.language", "invalid_value")
     assert "tiny.en" in error.message and events[-1].session.audio.input.transcription.language is None
@@ -145,7 +133,7 @@ async def test_a_language_the_model_does_not_know_is_refused_by_name(server) -> 
 async def test_an_openai_transcription_model_name_means_the_installed_model(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe", "language": "en"}}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     transcription = events[-1].session.audio.input.transcription
     assert [e.type for e in events] == ["session.updated"]
     assert (transcription.model, transcription.language) == ("tiny.en", "en")
@@ -154,7 +142,7 @@ async def test_an_openai_transcription_model_name_means_the_installed_model(serv
 async def test_an_unknown_transcription_model_is_refused_by_name(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"transcription": {"model": "large-v3"}}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     error = next(e.error for e in events if e.type == "error")
     assert (error.param, error.code) == ("session.audio.input.transcription.model", "invalid_value")
 
@@ -163,7 +151,7 @@ async def test_with_transcription_null_no_transcription_event_is_sent_but_the_mo
     llm.script(Text(ANSWER))
     async with _connect(server.port, output_modalities=["text"], audio={"input": {"transcription": None}}) as connection:
         await _say(connection, "speech05.wav")
-        events = await _until(connection, "response.done")
+        events = await until_validated(connection, "response.done")
     assert not [e for e in events if e.type.startswith("conversation.item.input_audio_transcription")]
     heard = llm.requests[-1]["messages"][-1]["content"]
     assert word_error_rate(SCRIPT["speech05.wav"], heard) <= 0.25, heard
@@ -174,7 +162,7 @@ async def test_a_failed_transcription_is_a_failed_event_for_its_item(settings: S
     async with running_server(settings.model_copy(update={"stt_url": down})) as gateway:
         async with _connect(gateway.port, output_modalities=["text"]) as connection:
             await _say(connection, "speech05.wav")
-            events = await _until(connection, "conversation.item.input_audio_transcription.failed")
+            events = await until_validated(connection, "conversation.item.input_audio_transcription.failed")
     committed = next(e for e in events if e.type == "input_audio_buffer.committed")
     failed = events[-1]
     assert failed.item_id == committed.item_id and failed.error.code == "speech_unavailable" and down.removesuffix("/v1") in failed.error.message
@@ -185,11 +173,11 @@ async def test_a_transcription_session_emits_deltas_never_answers_and_stores_not
     llm.script(Text(ANSWER))
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}}})
-        updated = (await _until(connection, "session.updated"))[-1]
+        updated = (await until_validated(connection, "session.updated"))[-1]
         await _say(connection, "speech05.wav")
-        events = await _until(connection, _COMPLETED)
+        events = await until_validated(connection, _COMPLETED)
         await _say(connection, "speech01.wav")
-        events += await _until(connection, _COMPLETED)
+        events += await until_validated(connection, _COMPLETED)
     assert updated.session.type == "transcription" and updated.session.audio.input.transcription.model == "tiny.en"
     assert [e.type for e in events].count("conversation.item.input_audio_transcription.delta") == 2
     assert word_error_rate(SCRIPT["speech01.wav"], events[-1].transcript) <= 0.25
@@ -200,16 +188,16 @@ async def test_a_transcription_session_emits_deltas_never_answers_and_stores_not
 async def test_a_transcription_session_refuses_response_create(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "transcription"})
-        await _until(connection, "session.updated")
+        await until_validated(connection, "session.updated")
         await connection.response.create()
-        error = (await _until(connection, "error"))[-1].error
+        error = (await until_validated(connection, "error"))[-1].error
     assert (error.code, error.param) == ("unsupported_event", "type") and "transcription session" in error.message
 
 
 async def test_a_transcription_session_refuses_an_idle_timeout_by_name(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     error = next(e.error for e in events if e.type == "error")
     assert (error.param, error.code) == ("session.audio.input.turn_detection.idle_timeout_ms", "invalid_value")
     assert events[-1].session.type == "transcription" and events[-1].session.audio.input.turn_detection.idle_timeout_ms is None
@@ -221,9 +209,9 @@ async def test_a_client_secret_minted_for_a_transcription_session_opens_a_transc
         secret = await minting.realtime.client_secrets.create(session={"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1", "language": "en"}}}})
         client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key=secret.value)
         async with client.realtime.connect(model="gpt-realtime") as connection:
-            updated = (await _until(connection, "session.updated"))[-1]
+            updated = (await until_validated(connection, "session.updated"))[-1]
             await connection.response.create()
-            error = (await _until(connection, "error"))[-1].error
+            error = (await until_validated(connection, "error"))[-1].error
     assert secret.session.type == "transcription" and secret.session.audio.input.transcription.model == "tiny.en"
     assert updated.session.type == "transcription" and updated.session.audio.input.transcription.language == "en"
     assert error.code == "unsupported_event"
@@ -235,9 +223,9 @@ async def test_a_caller_hanging_up_as_its_words_are_stored_does_not_hold_up_the_
         async with running_server(settings) as gateway:
             async with _connect(gateway.port, output_modalities=["text"]) as connection:
                 await _say(connection, "speech05.wav")
-                await _until(connection, "response.done")
+                await until_validated(connection, "response.done")
                 await _say(connection, "speech03.wav")
-                await _until(connection, _COMPLETED)  # the words are being stored now: hang up
+                await until_validated(connection, _COMPLETED)  # the words are being stored now: hang up
             stopping = time.monotonic()
     assert time.monotonic() - stopping < 10.0
 
@@ -245,7 +233,7 @@ async def test_a_caller_hanging_up_as_its_words_are_stored_does_not_hold_up_the_
 async def test_a_transcription_field_whisper_cannot_honour_is_refused_by_name_and_the_transcription_in_force_stays(server) -> None:
     async with _connect(server.port) as connection:
         await connection.session.update(session={"type": "realtime", "audio": {"input": {"transcription": {"language": "en", "keywords": ["Oak Lane"]}}}})
-        events = await _until(connection, "session.updated")
+        events = await until_validated(connection, "session.updated")
     error = next(e.error for e in events if e.type == "error")
     assert (error.param, error.code) == ("session.audio.input.transcription.keywords", "unknown_parameter")
     assert events[-1].session.audio.input.transcription.language is None
