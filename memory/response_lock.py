@@ -98,3 +98,14 @@ class ResponseLocks:
             elif running is not None:
                 raise ConversationBusyError(running)
         raise ConversationBusyError("another response")
+
+
+async def release_dead_leases(redis: Redis) -> int:
+    """Delete every conversation lease in `redis`; how many there were.
+
+    Only for a Redis no other server uses (the embedded one this process just started): a lease
+    found there was left by a server that died mid-response (a SIGKILL), and would otherwise lock
+    its caller out of answers until the TTL ran out.
+    """
+    leases = [key async for key in redis.scan_iter(match=keys.responding("*"), count=500)]
+    return int(await redis.delete(*leases)) if leases else 0

@@ -28,7 +28,7 @@ from memory.messages import MessageStore
 from memory.records import AgentRecord
 from memory.redis_client import connect as connect_redis
 from memory.redis_server import EmbeddedRedis
-from memory.response_lock import ResponseLocks
+from memory.response_lock import ResponseLocks, release_dead_leases
 from server.auth import KeyRing
 from server.config import Settings
 from server.memory_services import MemoryServices
@@ -97,6 +97,8 @@ class Runtime:
         runtime = cls(settings, redis, embedded, agents, messages, KeyRing.parse(settings.api_keys), tool_hub, memory, None, models)
         if not serving:
             return runtime
+        if embedded is not None and embedded.owned and (released := await release_dead_leases(redis)):
+            log.warning("released %d conversation lease(s) left by a server that died mid-response", released)
         try:
             await memory.open_archive()
             memory.start_worker()
