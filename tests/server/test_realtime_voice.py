@@ -239,9 +239,11 @@ async def _speaking(server, llm: ScriptedLLM) -> RealtimeTestClient:
     return client
 
 
-async def test_with_adaptive_interruption_a_backchannel_neither_stops_nor_truncates_the_answer(server, llm: ScriptedLLM, redis_url: str) -> None:
+@pytest.mark.parametrize("clip", ["backchannel_uhhuh.wav", "cough.wav"])
+async def test_with_adaptive_interruption_a_backchannel_or_a_cough_neither_stops_nor_truncates_the_answer(
+        server, llm: ScriptedLLM, redis_url: str, clip: str) -> None:
     client = await _speaking(server, llm)
-    await stream(client, PCM24, _utterance("turn_taking/backchannel_uhhuh.wav"))
+    await stream(client, PCM24, _utterance(f"turn_taking/{clip}"))
     events = await client.until_type("response.done", timeout=60)
     assert events[-1]["response"]["status"] == "completed"
     assert "input_audio_buffer.speech_started" not in [e["type"] for e in events]

@@ -247,12 +247,13 @@ async def test_a_caller_talking_over_the_echo_still_interrupts(server, llm: Scri
     assert heard and LONG_ANSWER.startswith(heard) and len(heard) < len(LONG_ANSWER)
 
 
-async def test_a_backchannel_during_the_answer_lets_it_play_to_the_end(server, llm: ScriptedLLM, redis_url: str) -> None:
+@pytest.mark.parametrize("clip", ["backchannel_uhhuh.wav", "cough.wav"])
+async def test_a_backchannel_or_a_cough_during_the_answer_lets_it_play_to_the_end(server, llm: ScriptedLLM, redis_url: str, clip: str) -> None:
     llm.script(Text(ANSWER))
     peer = await TwilioPeer.call(_url(server))
     await peer.speak(_question())
-    await peer.on_speaker(seconds=8.0, level_db=None, speech=read_clip("backchannel_uhhuh.wav"), speech_after_s=1.0)
-    assert peer.count("clear") == 0, f"the backchannel interrupted the answer, heard as {[r['messages'][-1] for r in llm.requests[1:]]}"
+    await peer.on_speaker(seconds=8.0, level_db=None, speech=read_clip(clip), speech_after_s=1.0)
+    assert peer.count("clear") == 0, f"the {clip} interrupted the answer, heard as {[r['messages'][-1] for r in llm.requests[1:]]}"
     assert len(peer.echoed) == len(_chunks(ANSWER)), "every chunk of the answer played"
     assert len(llm.requests) == 1, "the backchannel was answered"
     stored = await stored_history(redis_url)
