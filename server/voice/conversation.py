@@ -464,7 +464,7 @@ class ConversationEngine:
                     ended = self._endpointer.utterance(event.text, _ms(event.speech_end), _ms(time.monotonic()), event.item_id)
                     await self._end_of_turn(ended, event)
                     return
-                if not event.text or not self.options.remember or not await self._store_heard(event.text, event):
+                if not event.text or not await self._store_heard(event.text, event):
                     return
                 if event.respond and self.options.auto_respond and self._can(ReplyInput.START):
                     await self._start_unasked(event)
@@ -484,7 +484,10 @@ class ConversationEngine:
                         await self._start_unasked(cause)
 
     async def _store_heard(self, text: str, cause: heard.Transcribed | None) -> bool:
-        """Store what the caller said; False when memory stayed unreachable (the caller was told and asked again)."""
+        """Store what the caller said; False when it is not to be answered: the conversation keeps nothing
+        (a transcription session), or memory stayed unreachable (the caller was told and asked again)."""
+        if not self.options.remember:
+            return False
         try:
             await self.agent.add_user_message(text)
         except OUTAGE_ERRORS as exc:
