@@ -7,19 +7,21 @@ asks for, it tells the speaker what to do with the answer's audio:
   while deciding, so a real interruption costs no extra audio);
 - `Interrupt` once it is a real interruption: enough voiced speech not known to be a
   backchannel (`interruption_min_speech_ms`), any speech past `backchannel_max_ms`, or a
-  transcript with a word that is not a backchannel ("wait", "no", "stop", a question...);
+  transcript with a word that is not a backchannel ("wait", "no", "stop", a question...) of
+  the whole sound so far, or of `WORD_MIN_MS` of it (a shorter start waits for the next);
 - `Resume` (after a `Pause`) or `Ignore` (when pausing is off) once the caller has been quiet
   for `resume_after_silence_ms` after a short sound: the answer goes on from the sample where
   it paused, so a backchannel ("uh-huh", "yeah") or noise costs a pause of its own length
   plus that silence, however slow the transcription;
-- `Transcribe` at the first silence after speech: run a quick transcription of `audio` and
-  hand the text back with `transcript()`; a word that is not a backchannel interrupts even
-  if the answer has gone on meanwhile.
+- `Transcribe` at the first silence after speech: run a quick transcription of `audio` (the
+  sound with `LEAD_IN_MS` of what came before it) and hand the text back with `transcript()`;
+  a word that is not a backchannel interrupts even if the answer has gone on meanwhile.
 
 Positions are milliseconds of the input stream. The decision logic is the one table `_TABLE`.
 """
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
@@ -30,12 +32,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from audio.vad import SAMPLE_RATE, WINDOW_SAMPLES
 
 WINDOW_MS = WINDOW_SAMPLES * 1000 // SAMPLE_RATE
+# Whisper (tiny.en) writes nothing for a sound that starts at the clip's first sample: a caller's
+# "wait, stop" over a call's echo, cut at its first speech window, was transcribed "" and with
+# 200 ms before it "wait stop"; so a quick transcript gets what preceded the sound, as server_vad's
+# prefix_padding_ms gives a turn.
+LEAD_IN_MS = 320
+# Words in a shorter start of a sound that went on wait for the transcript of more of it: Whisper
+# wrote "But..." and "up" for the 96-128 ms "uh" of an "uh-huh" (and "Uh-uh." for all of it), and
+# "Wait." for 160-256 ms of "wait".
+WORD_MIN_MS = 160
 DEFAULT_BACKCHANNEL_WORDS = (
-    "uh-huh", "uh huh", "uh-uh", "mm-hm", "mm-hmm", "mhm", "mm", "hm", "hmm", "uh", "um", "ah", "oh",
+    "uh-huh", "uh huh", "uh-uh", "uh-oh", "mm-hm", "mm-hmm", "mhm", "mm", "hm", "hmm", "uh", "um", "ah", "oh",
     "yeah", "yes", "yep", "yup", "ok", "okay", "alright", "all right", "right", "sure", "i see",
     "got it", "cool", "great", "nice", "wow", "true", "exactly", "indeed",
 )  # fmt: skip
-# "uh-uh": Whisper writes it for an "uh-huh" over an 8 kHz phone line; a caller who means "no" says more
+# "uh-uh", "uh-oh": Whisper writes them for an "uh-huh" over an 8 kHz phone line; a caller who means
+# "no" or "something is wrong" says more
 
 
 class InterruptionSettings(BaseModel):
@@ -44,7 +56,9 @@ class InterruptionSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5  # VAD probability that counts as speech (server_vad's)
-    interruption_min_speech_ms: Annotated[int, Field(ge=0)] = 500  # voiced speech that interrupts unless heard to be a backchannel
+    # voiced speech that interrupts unless heard to be a backchannel; over a one-word backchannel's
+    # length ("okay" measured 480 ms of VAD speech, "uh-huh" over a call's echo up to ~500)
+    interruption_min_speech_ms: Annotated[int, Field(ge=0)] = 800
     backchannel_max_ms: Annotated[int, Field(ge=0)] = 1500  # voiced speech that interrupts even if every word is a backchannel
     resume_after_silence_ms: Annotated[int, Field(ge=0)] = 300  # quiet after a backchannel or noise before the answer goes on
     pause_on_speech: bool = True  # hold the answer's audio while deciding (False: play on, then stop or ignore)
@@ -154,7 +168,8 @@ class InterruptionClassifier:
         self._backchannels = frozenset(_normalise(p) for p in settings.backchannel_words)
         self._position_ms = 0
         self._state = _State.IDLE
-        self._audio: list[np.ndarray] = []  # the caller's sound since it began
+        self._audio: list[np.ndarray] = []  # the caller's sound since it began, after its lead-in
+        self._recent: deque[np.ndarray] = deque(maxlen=LEAD_IN_MS // WINDOW_MS + 1)  # the last windows: a lead-in and one more
         self._onset_ms = 0
         self._voiced_ms = 0  # speech windows since the onset
         self._cleared_ms = 0  # voiced speech a transcript showed to be backchannel words
@@ -168,6 +183,7 @@ class InterruptionClassifier:
         self._state = _State.IDLE
         self._reset_candidate()
         self._late.clear()
+        self._recent.clear()  # the caller's words before the answer are not a lead-in to a sound over it
 
     @property
     def position_ms(self) -> int:
@@ -182,11 +198,12 @@ class InterruptionClassifier:
     def push(self, window: np.ndarray, probability: float) -> list[InterruptionEvent]:
         """Advance by one 512-sample window of caller audio with its VAD speech probability."""
         start_ms, self._position_ms = self._position_ms, self._position_ms + WINDOW_MS
+        self._recent.append(window)
         if self.deciding:
             self._audio.append(window)
         if probability >= self.settings.threshold:
             if self._state is _State.IDLE:
-                self._audio, self._onset_ms = [window], start_ms
+                self._audio, self._onset_ms = list(self._recent), start_ms
             self._voiced_ms += WINDOW_MS
             return self._step(self._speech_signal())
         if probability >= max(self.settings.threshold - 0.15, 0.01):
@@ -207,11 +224,15 @@ class InterruptionClassifier:
         if voiced_then is None:  # asked for before a reset: about another answer
             return []
         if interrupts:
-            return self._step(_Signal.WORDS)
+            return self._step(_Signal.WORDS) if self._decides(voiced_then) else []
         self._heard = " ".join(part for part in (self._heard, words) if part)
         if words:  # without words Whisper heard nothing it was sure of, so the speech stays unjudged
             self._cleared_ms = max(self._cleared_ms, voiced_then)
         return self._step(_Signal.BACKCHANNEL)
+
+    def _decides(self, voiced_then: int) -> bool:
+        """Can words transcribed from the sound's first `voiced_then` ms decide it: all of it, or enough to hold a word?"""
+        return voiced_then == self._voiced_ms or voiced_then >= WORD_MIN_MS
 
     def _speech_signal(self) -> _Signal:
         unjudged_ms = self._voiced_ms - self._cleared_ms
@@ -244,7 +265,7 @@ class InterruptionClassifier:
             return [Interrupt(at_ms, self._onset_ms, Reason.WORDS if signal is _Signal.WORDS else Reason.LONG_SPEECH)]
         if action is _Action.DISMISS:
             reason = Reason.SHORT if self._heard is None else Reason.BACKCHANNEL if self._heard else Reason.NOISE
-            self._late.update(self._pending)
+            self._late.update(end for end, voiced_then in self._pending.items() if self._decides(voiced_then))
             self._reset_candidate()
             return [Resume(at_ms, reason) if self.settings.pause_on_speech else Ignore(at_ms, reason)]
         return []

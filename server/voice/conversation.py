@@ -428,6 +428,7 @@ class ConversationEngine:
                 self._dismissed.update(self._undecided)
                 self._undecided.clear()
             case Interrupt():
+                log.info("the caller's speech over the reply is an interruption (%s)", decision.reason.value)
                 undecided = self._dismissed | self._undecided
                 self._dismissed, self._undecided = {}, {}
                 if not undecided and reply is not None and self.options.barge_in and self._can(ReplyInput.INTERRUPT):

@@ -14,6 +14,7 @@ from audio.interruption import (
     Resume,
     Transcribe,
 )
+from audio.resample import resample
 from audio.vad import WINDOW_SAMPLES
 from tests.audio.turn_clips import BACKCHANNELS, INTERRUPTIONS, agent_answer, cancelled, classify, echo_of, mix, read_clip
 
@@ -54,6 +55,28 @@ def test_a_real_interruption_stops_the_answer(clip, transcriber):
     assert 500 <= events[1].onset_ms <= 600  # the VAD needs a window or two to be sure
 
 
+def abruptly_on_a_phone_line(clip: str) -> np.ndarray:
+    """The clip from its first loud sample (no quiet of its own before it, as a caller cut in by the
+    echo canceller sounds), 500 ms into the answer, through an 8 kHz line."""
+    samples = read_clip(clip).astype(np.float32)
+    samples = samples[np.argmax(np.abs(samples) > 1000) :]
+    track = mix((500, samples), (500 + len(samples) // 16 + 1500, np.zeros(16, dtype=np.float32)))
+    return resample(resample(track.astype(np.float32), 16000, 8000), 8000, 16000).astype(np.int16)
+
+
+def test_a_word_said_abruptly_is_heard_at_its_first_pause(transcriber):
+    heard: list[str] = []
+    events = classify(abruptly_on_a_phone_line("interrupt_wait_stop.wav"), InterruptionClassifier(),
+                      lambda audio: heard.append(transcriber.transcribe(audio)) or heard[-1])
+    assert kinds(events) == [Pause, Interrupt]
+    assert len(heard) == 1, f"'wait' alone was not heard: {heard}"
+
+
+def test_a_backchannel_said_abruptly_is_heard_as_one(transcriber):
+    events = classify(abruptly_on_a_phone_line("backchannel_uhhuh.wav"), InterruptionClassifier(), transcriber.transcribe)
+    assert events[1:] == [Resume(events[1].at_ms, Reason.BACKCHANNEL)]
+
+
 def test_the_agents_own_echo_never_interrupts_it(transcriber):
     played = agent_answer()
     microphone = mix((0, echo_of(played, delay_ms=150)))
@@ -82,6 +105,23 @@ def test_speech_heard_to_be_backchannel_words_counts_towards_the_maximum_only():
     classifier.transcript("Yeah, yeah.", request.audio_end_ms)
     assert Interrupt not in kinds(push_all(classifier, [0.9] * 6))  # 448 ms voiced, 192 ms of it unjudged
     assert kinds(push_all(classifier, [0.9])) == [Interrupt]
+
+
+def test_a_word_heard_in_the_start_of_a_sound_interrupts_though_the_sound_goes_on():
+    classifier = InterruptionClassifier()
+    start = next(event for event in push_all(classifier, [0.9] * 6 + [0.0]) if isinstance(event, Transcribe))  # "wait"
+    push_all(classifier, [0.9] * 3)  # "stop"
+    assert kinds(classifier.transcript("Wait.", start.audio_end_ms)) == [Interrupt]
+
+
+def test_words_heard_in_a_brief_start_of_a_sound_that_went_on_wait_for_the_rest_of_it():
+    classifier = InterruptionClassifier()
+    start = next(event for event in push_all(classifier, [0.9] * 3 + [0.0]) if isinstance(event, Transcribe))  # "uh"
+    push_all(classifier, [0.9] * 6)  # "-huh"
+    assert classifier.transcript("But...", start.audio_end_ms) == []
+    whole = next(event for event in push_all(classifier, [0.0]) if isinstance(event, Transcribe))
+    assert classifier.transcript("Uh-huh.", whole.audio_end_ms) == []
+    assert kinds(push_all(classifier, [0.0] * 10)) == [Resume]
 
 
 def test_the_answer_goes_on_after_a_short_sound_without_waiting_for_its_transcript():
