@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 _QUEUE_CHUNKS = 256
 MAX_PUSH_TO_TALK_S = 120
 """The most audio push-to-talk buffers before a commit; more is refused with `InputBufferFull`."""
+QUICK_WAIT_S = 2.0
+"""How long an utterance's words wait for the interruption classifier's quick transcripts in flight."""
 
 
 @dataclass(frozen=True)
@@ -415,6 +417,8 @@ class Listener:
             if previous is not None:
                 await asyncio.wait({previous})
             text = await transcript
+            if self._quick:  # one may yet make a sound over the answer an interruption, whose words must then be kept
+                await asyncio.wait(set(self._quick), timeout=QUICK_WAIT_S)
         except asyncio.CancelledError:
             transcript.cancel()
             if previous is not None:
