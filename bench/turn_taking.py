@@ -17,6 +17,7 @@ cleared and when the caller last heard it. `--clip NAME` plays only that clip, `
 Run: .venv/bin/python bench/turn_taking.py [--wired [--clip backchannel_uhhuh.wav] [--runs 5]]
 """
 
+import argparse
 import asyncio
 import os
 import sys
@@ -170,14 +171,14 @@ async def wired_calls(only: str | None, runs: int) -> None:
             await peer.stop()
 
 
-def option(name: str) -> str | None:
-    """The value after `name` on the command line, if given."""
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
-
-
 if __name__ == "__main__":
-    if "--wired" in sys.argv:
-        asyncio.run(wired_calls(option("--clip"), int(option("--runs") or 1)))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wired", action="store_true", help="over real Twilio calls to confab serve")
+    parser.add_argument("--clip", help="wired: play only this clip")
+    parser.add_argument("--runs", type=int, default=1, help="wired: play each clip this many times")
+    args = parser.parse_args()
+    if args.wired:
+        asyncio.run(wired_calls(args.clip, args.runs))
     else:
         interruptions()
         endpointing()
